@@ -1,0 +1,77 @@
+"""Atomic file writing: write to a temporary file beside the target, then rename, so a crash
+never leaves a half-written output that looks finished."""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from csc.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, suffix=None):
+    """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
+
+    The temporary name keeps the target's suffix (GDAL picks drivers by extension)."""
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix,
+                                   dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror}; "
+                          "choose a writable output folder") from exc
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".aux.xml")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv(path, frame, **kwargs):
+    """Write a pandas DataFrame to CSV atomically."""
+    kwargs.setdefault("index", False)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, **kwargs)
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON atomically (numpy scalars and paths converted)."""
+    import json
+
+    import numpy as np
+
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, Path):
+            return str(o)
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    write_text(path, json.dumps(obj, indent=2, default=default) + "\n")
+
+
+def ensure_writable_dir(path):
+    """Create ``path`` if needed and check that files can be written in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"output folder {path} is not writable ({exc.strerror}); "
+                          "choose another --out folder") from exc
+    return path

@@ -1,0 +1,253 @@
+"""Raster I/O on rasterio: images as (rows, cols, bands) arrays with their georeferencing,
+class maps as styled uint8 GeoTIFFs.
+
+Non-georeferenced inputs (JPG/PNG, plain TIFF) are read with an identity transform and no CRS;
+outputs for them carry no CRS and a warning is logged, never an error.
+"""
+import dataclasses
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from csc.errors import BandError, LabelMismatchError, RasterReadError
+from csc.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RasterInfo:
+    """What a raster is, without its pixels."""
+
+    path: Path
+    height: int
+    width: int
+    count: int
+    dtype: str
+    crs: object
+    transform: object
+    nodata: object
+
+    @property
+    def shape(self):
+        return self.height, self.width
+
+    @property
+    def georeferenced(self):
+        return self.crs is not None and not self.transform.is_identity
+
+    @property
+    def pixel_size(self):
+        """(x, y) pixel size in CRS units (metres for projected CRSs), or None."""
+        if not self.georeferenced:
+            return None
+        return abs(self.transform.a), abs(self.transform.e)
+
+
+@dataclasses.dataclass
+class Image:
+    """Pixels (rows, cols, bands) with their georeferencing and a validity mask."""
+
+    data: np.ndarray
+    info: RasterInfo
+    valid: np.ndarray  # (rows, cols) bool: False where every band is nodata
+    bands: tuple       # 1-based band indexes read
+
+    @property
+    def crs(self):
+        return self.info.crs
+
+    @property
+    def transform(self):
+        return self.info.transform
+
+    @property
+    def nodata(self):
+        return self.info.nodata
+
+    @property
+    def path(self):
+        return self.info.path
+
+    @property
+    def shape(self):
+        return self.data.shape[:2]
+
+    @property
+    def georeferenced(self):
+        return self.info.georeferenced
+
+
+def _open(path):
+    path = Path(path)
+    if not path.exists():
+        raise RasterReadError(f"{path}: no such file; check the path")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise RasterReadError(f"{path}: not a readable raster ({exc}); "
+                              "give a GeoTIFF, JPG or PNG") from exc
+
+
+def raster_info(path):
+    """Size, band count, type and georeferencing of a raster."""
+    with _open(path) as src:
+        return _info(src, path)
+
+
+def _info(src, path):
+    return RasterInfo(path=Path(path), height=src.height, width=src.width, count=src.count,
+                      dtype=src.dtypes[0], crs=src.crs, transform=src.transform,
+                      nodata=src.nodata)
+
+
+def check_bands(bands, count, path):
+    """Normalise 1-based band indexes; ``None`` means all bands."""
+    if bands is None:
+        return tuple(range(1, count + 1))
+    bands = tuple(int(b) for b in bands)
+    bad = [b for b in bands if not 1 <= b <= count]
+    if bad:
+        raise BandError(f"{path} has {count} band(s); cannot read band(s) {bad}. "
+                        f"Choose --bands within 1..{count}")
+    return bands
+
+
+def valid_mask(data, nodata):
+    """True where a pixel holds data: not every band equals ``nodata`` (or is NaN)."""
+    data = np.asarray(data)
+    invalid = np.zeros(data.shape[:2], dtype=bool)
+    if data.dtype.kind == "f":
+        invalid |= np.isnan(data).all(axis=-1)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        invalid |= (data == nodata).all(axis=-1)
+    return ~invalid
+
+
+def read_image(path, *, bands=None, window=None):
+    """Read an image as (rows, cols, bands).
+
+    ``bands`` are 1-based indexes (GDAL order); ``window`` a ``rasterio.windows.Window`` or
+    ``(row_start, row_stop)`` for a strip of full rows."""
+    with _open(path) as src:
+        info = _info(src, path)
+        bands = check_bands(bands, src.count, path)
+        if isinstance(window, tuple):
+            window = Window(0, window[0], src.width, window[1] - window[0])
+        try:
+            data = src.read(bands, window=window)
+        except RasterioIOError as exc:
+            raise RasterReadError(f"{path}: reading failed ({exc}); the file may be "
+                                  "truncated or corrupt") from exc
+    data = np.moveaxis(data, 0, -1)
+    return Image(data=data, info=info, valid=valid_mask(data, info.nodata), bands=bands)
+
+
+def read_labels(path, *, schema, shape=None, image_path=None):
+    """Read a single-band class raster, checked against ``schema`` and the image ``shape``.
+
+    A label whose shape differs from its image is an error naming both files; it is never
+    resized."""
+    with _open(path) as src:
+        if shape is not None and (src.height, src.width) != tuple(shape):
+            raise LabelMismatchError(
+                f"label {path} is {src.height}x{src.width} pixels but image {image_path} is "
+                f"{shape[0]}x{shape[1]}; labels are never resized, fix the label raster")
+        try:
+            labels = src.read(1)
+        except RasterioIOError as exc:
+            raise RasterReadError(f"{path}: reading failed ({exc})") from exc
+    return schema.check_labels(labels, path)
+
+
+def _profile(height, width, count, dtype, crs, transform, nodata):
+    profile = {"driver": "GTiff", "height": height, "width": width, "count": count,
+               "dtype": dtype, "compress": "deflate", "nodata": nodata}
+    if height >= 256 and width >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if crs is not None:
+        profile.update(crs=crs, transform=transform)
+    elif transform is not None and not transform.is_identity:
+        profile.update(transform=transform)
+    return profile
+
+
+def _warn_if_plain(crs, path):
+    if crs is None:
+        log.warning("%s: input is not georeferenced; writing it without a CRS", path)
+
+
+def write_class_raster(path, classes, *, schema, crs=None, transform=None):
+    """Write a class map as a tiled, deflate-compressed uint8 GeoTIFF with nodata 0 and the
+    schema's colour table (QGIS shows it styled). A ``.png`` path writes a paletted PNG."""
+    path = Path(path)
+    classes = np.asarray(classes)
+    if classes.ndim != 2:
+        raise ValueError(f"class map must be 2-D, got shape {classes.shape}")
+    _warn_if_plain(crs, path)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        if path.suffix.lower() == ".png":
+            profile = {"driver": "PNG", "height": classes.shape[0], "width": classes.shape[1],
+                       "count": 1, "dtype": "uint8"}
+        else:
+            profile = _profile(*classes.shape, 1, "uint8", crs, transform, 0)
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(classes.astype(np.uint8), 1)
+            dst.write_colormap(1, schema.colormap())
+    return path
+
+
+def write_image(path, data, *, crs=None, transform=None, nodata=None):
+    """Write a (rows, cols, bands) array as a tiled, deflate-compressed GeoTIFF."""
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[..., None]
+    _warn_if_plain(crs, path)
+    profile = _profile(data.shape[0], data.shape[1], data.shape[2], data.dtype.name, crs,
+                       transform, nodata)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(np.moveaxis(data, -1, 0))
+    return Path(path)
+
+
+class ClassRasterWriter:
+    """Write a class map strip by strip (bounded memory), atomically on ``close``.
+
+    Usage::
+
+        with ClassRasterWriter(path, shape, schema=..., crs=..., transform=...) as w:
+            w.write_rows(row_start, strip)
+    """
+
+    def __init__(self, path, shape, *, schema, crs=None, transform=None):
+        self.path = Path(path)
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        _warn_if_plain(crs, self.path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self._dst = rasterio.open(self._tmp, "w",
+                                      **_profile(*shape, 1, "uint8", crs, transform, 0))
+        self._dst.write_colormap(1, schema.colormap())
+        self.width = shape[1]
+
+    def write_rows(self, row_start, rows):
+        rows = np.asarray(rows, dtype=np.uint8)
+        self._dst.write(rows, 1, window=Window(0, row_start, self.width, rows.shape[0]))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._dst.close()
+        return self._atomic.__exit__(exc_type, exc, tb)

@@ -1,0 +1,93 @@
+"""Shared fixtures: tiny georeferenced rasters with painted class blocks."""
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from affine import Affine  # noqa: E402
+from rasterio.crs import CRS  # noqa: E402
+
+from csc.classes import ClassInfo, ClassSchema  # noqa: E402
+from csc.rasters import write_class_raster, write_image  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+UTM_24N = CRS.from_epsg(32624)  # East Greenland
+
+
+def shared_data(name):
+    """Path to a real data set in ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"real data {path} is absent (it lives in ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture
+def utm():
+    return UTM_24N
+
+
+@pytest.fixture
+def three_classes():
+    """A three-class schema, like the river sample's."""
+    return ClassSchema(classes=(ClassInfo(1, "water", "#1f78b4"),
+                                ClassInfo(2, "sediment", "#d9b365"),
+                                ClassInfo(3, "vegetation", "#33a02c")), name="river")
+
+
+def block_labels(shape, n_classes, *, block=None):
+    """Vertical bands of classes 1..n_classes (a known answer for tiling and metrics)."""
+    rows, cols = shape
+    block = block or int(np.ceil(cols / n_classes))
+    labels = (np.arange(cols) // block + 1).clip(1, n_classes).astype(np.uint8)
+    return np.broadcast_to(labels, shape).copy()
+
+
+def image_from_labels(labels, *, bands=4, seed=0, noise=200, dtype=np.uint16):
+    """A learnable image: each class has its own mean spectrum, plus noise."""
+    rng = np.random.default_rng(seed)
+    means = 1000 + 1500 * np.arange(int(labels.max()) + 1)[:, None] * np.linspace(1, 1.6, bands)
+    img = means[labels] + rng.normal(0, noise, labels.shape + (bands,))
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    if info is not None:
+        img = np.clip(img, info.min + 1, info.max)
+    return img.astype(dtype)
+
+
+@pytest.fixture
+def make_raster(tmp_path):
+    """Factory: write a (rows, cols, bands) GeoTIFF and return its path."""
+
+    def make(shape=(10, 10), *, bands=3, dtype="uint16", crs=UTM_24N, res=10.0, nodata=None,
+             data=None, name="image.tif", origin=(500000.0, 7400000.0)):
+        if data is None:
+            rng = np.random.default_rng(0)
+            data = rng.integers(1, 4000, size=tuple(shape) + (bands,)).astype(dtype)
+        transform = Affine(res, 0, origin[0], 0, -res, origin[1]) if crs is not None else None
+        return write_image(tmp_path / name, data, crs=crs, transform=transform, nodata=nodata)
+
+    return make
+
+
+@pytest.fixture
+def make_scene(tmp_path):
+    """Factory: an image with a SCLS_ label raster beside it, in ``folder``."""
+
+    def make(stem="scene", *, shape=(60, 90), n_classes=3, bands=4, folder=None, seed=0,
+             labels=None, schema=None):
+        from csc.classes import GLACIER
+
+        folder = Path(folder or tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        labels = block_labels(shape, n_classes) if labels is None else labels
+        img = image_from_labels(labels, bands=bands, seed=seed)
+        transform = Affine(10, 0, 500000, 0, -10, 7400000)
+        image = write_image(folder / f"{stem}.tif", img, crs=UTM_24N, transform=transform)
+        write_class_raster(folder / f"SCLS_{stem}.tif", labels, schema=schema or GLACIER,
+                           crs=UTM_24N, transform=transform)
+        return image
+
+    return make
