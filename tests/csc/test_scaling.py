@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from csc.scaling import Scaling, default_scaling
+
+
+def test_fixed_scale_with_sentinel2_offset():
+    s = Scaling.fixed(10000, offset=-1000)
+    out = s.apply(np.array([[[1000, 3000, 500]]], np.uint16))
+    np.testing.assert_allclose(out, [[[0.0, 0.2, 0.0]]])
+    assert out.dtype == np.float32
+
+
+def test_apply_never_modifies_input():
+    data = np.array([[[0.5, 2.0]]], np.float32)
+    Scaling.fixed(2).apply(data)
+    assert data.tolist() == [[[0.5, 2.0]]]
+
+
+def test_percentile_round_trips_through_dict():
+    rng = np.random.default_rng(0)
+    data = rng.normal(100, 10, (50, 50, 3))
+    s = Scaling.percentile(data)
+    s2 = Scaling.from_dict(s.to_dict())
+    np.testing.assert_allclose(s.apply(data), s2.apply(data))
+    out = s.apply(data)
+    assert 0.0 <= out.min() and np.mean(out <= 1) == pytest.approx(0.98, abs=0.01)
+
+
+def test_defaults_by_type():
+    assert default_scaling(np.uint8).scale == 255
+    assert default_scaling(np.uint16).scale == 10000
