@@ -53,3 +53,7 @@ class FrontError(CscError, ValueError):
 
 class JobListError(CscError, ValueError):
     """A batch job list has bad rows or columns."""
+
+
+class SceneSizeError(CscError, ValueError):
+    """A synthetic scene was asked for with too few pixels (or too few scenes)."""

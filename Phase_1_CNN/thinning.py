@@ -1,0 +1,105 @@
+"""Class balancing of the training tiles: cap every class at ``max_per_class`` tiles by random
+choice, and optionally bring rare classes up to it by repeating their tiles in random
+orientations. Validation tiles are never touched."""
+import logging
+
+import numpy as np
+
+from csc.errors import EmptyTileSetError
+from csc.files import write_csv, write_json
+
+log = logging.getLogger(__name__)
+
+
+def thin_indices(labels, *, max_per_class, oversample=False, seed=0):
+    """Indexes into ``labels`` (sorted) of a balanced selection: at most ``max_per_class`` of
+    each class, chosen at random without replacement; with ``oversample`` a class with fewer
+    tiles is brought up to ``max_per_class`` by repeating its tiles.
+
+    Returns ``(index, repeat)``: ``repeat`` is 0 for a tile's first use and 1, 2, … for its
+    repetitions."""
+    labels = np.asarray(labels)
+    if int(max_per_class) < 1:
+        raise ValueError(f"max_per_class must be at least 1, got {max_per_class}")
+    rng = np.random.default_rng(seed)
+    chosen, repeats = [], []
+    for class_id in np.unique(labels):
+        members = np.flatnonzero(labels == class_id)
+        if len(members) >= max_per_class:
+            pick = np.sort(rng.choice(members, size=max_per_class, replace=False))
+            chosen.append(pick)
+            repeats.append(np.zeros(len(pick), dtype=np.int64))
+        else:
+            chosen.append(members)
+            repeats.append(np.zeros(len(members), dtype=np.int64))
+            if oversample:
+                extra = np.sort(rng.choice(members, size=max_per_class - len(members),
+                                           replace=True))
+                # 1 for the first repetition of a tile, 2 for its second, ... (extra is sorted)
+                rank = np.arange(len(extra)) - np.searchsorted(extra, extra, side="left") + 1
+                chosen.append(extra)
+                repeats.append(rank)
+    index, repeat = np.concatenate(chosen), np.concatenate(repeats)
+    order = np.lexsort((repeat, index))
+    return index[order], repeat[order]
+
+
+def thin_tileset(tileset, *, max_per_class, oversample=False, seed=0, batch=2048):
+    """Balance the training split of ``tileset`` (a ``TileSet`` or its folder) in place.
+
+    The arrays are rewritten atomically (new memory maps renamed over the old ones), then
+    tiles.csv, counts.csv and tiles.json. Repeated tiles get a random orientation other than
+    their own. Returns ``(before, after)`` per-class count tables."""
+    from Phase_1_CNN.dataset import TileSet
+    from Phase_1_CNN.tiles import N_ORIENTATIONS, open_arrays, orient
+
+    tileset = tileset if isinstance(tileset, TileSet) else TileSet(tileset)
+    before = tileset.counts()
+    labels = tileset.labels("train")
+    if len(labels) == 0:
+        raise EmptyTileSetError(f"{tileset.path} has no training tiles to thin; cut tiles "
+                                "with `csc tiles` first")
+    index, repeat = thin_indices(labels, max_per_class=max_per_class, oversample=oversample,
+                                 seed=seed)
+    rng = np.random.default_rng([seed, 1])
+    turn = np.where(repeat > 0, rng.integers(1, N_ORIENTATIONS, size=len(index)), 0)
+    table = tileset.index()
+    is_train = (table["split"] == "train").to_numpy()
+    train_rows = table[is_train].set_index("index").loc[index].reset_index()
+    source = tileset.tiles("train")
+    with open_arrays(tileset.path, "train", n=len(index), tile_shape=tileset.tile_shape,
+                     dtype=source.dtype) as (tiles_out, labels_out):
+        for start in range(0, len(index), batch):
+            take = index[start:start + batch]
+            tiles = np.asarray(source[take])
+            for k in np.unique(turn[start:start + batch]):
+                if k:
+                    sel = turn[start:start + batch] == k
+                    tiles[sel] = orient(tiles[sel], int(k))
+            tiles_out[start:start + len(take)] = tiles
+            labels_out[start:start + len(take)] = labels[take]
+        del source  # release the old map before the new file replaces it
+    # the orientation of a turned tile composes with its stored orientation; record both
+    train_rows["index"] = np.arange(len(index))
+    train_rows["repeat"] = repeat
+    train_rows["turn"] = turn
+    others = table[~is_train].assign(repeat=0, turn=0)
+    columns = list(dict.fromkeys(list(table.columns) + ["repeat", "turn"]))
+    write_csv(tileset.path / "tiles.csv", _concat(train_rows[columns], others[columns]))
+    after = TileSet(tileset.path).counts()
+    write_csv(tileset.path / "counts.csv", after)
+    meta = dict(tileset.meta)
+    meta["counts"] = {col: dict(zip(after["class"], after[col].tolist()))
+                      for col in ("train", "validation")}
+    meta["thinning"] = {"max_per_class": int(max_per_class), "oversample": bool(oversample),
+                        "seed": seed,
+                        "before": dict(zip(before["class"], before["train"].tolist()))}
+    write_json(tileset.path / "tiles.json", meta)
+    log.info("thinned %s: %d -> %d training tiles", tileset.path, len(labels), len(index))
+    return before, after
+
+
+def _concat(*frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,197 @@
+"""LightGBM and random-forest pixel classifiers on the features of :mod:`baselines.features`.
+
+Both follow the phase-two learner contract documented in :mod:`CSC_Application.learners`, so
+``csc classify --phase2 lightgbm|rf`` can use them in place of the per-image MLP/CNN:
+
+- ``__init__(*, patch_size, n_classes, random_state=0, ...)`` stores its parameters;
+- ``halo = patch_size // 2``: the feature window is the K×K patch;
+- ``fit(patches, y)`` on a ``PatchSet`` (``len``, ``take(index) -> (n, K, K, bands)``) and class
+  indexes ``y`` in ``0..n_classes-1``;
+- ``predict_proba(strip) -> (rows, cols, n_classes)`` for a scaled strip padded by ``halo``;
+  columns of classes not seen in training are zeros.
+
+``fit_features`` / ``predict_proba_features`` work on feature tables directly (the supervised
+baseline and the spectra benchmark use them).
+"""
+import logging
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from csc.errors import ClassificationError, PatchSizeError
+from baselines.features import (parse_roles, patch_features, strip_features)
+
+log = logging.getLogger(__name__)
+
+#: Patches gathered per feature batch in ``fit`` (bounded memory at large K).
+_BATCH_BYTES = 64 * 2 ** 20
+
+
+class _PixelClassifier(BaseEstimator):
+    """Shared plumbing: features from patches or strips, class-index bookkeeping."""
+
+    name = "pixel"
+
+    @property
+    def halo(self):
+        return int(self.patch_size) // 2
+
+    # -- subclasses build the estimator ----------------------------------------------------
+    def _make_model(self):
+        raise NotImplementedError
+
+    # -- training --------------------------------------------------------------------------
+    def _check(self):
+        k = self.patch_size
+        if int(k) != k or k < 1 or k % 2 == 0:
+            raise PatchSizeError(f"{type(self).__name__}: patch_size must be an odd integer >= 1 "
+                                 f"(1, 3, 5 …), got {k}")
+        if self.n_classes is None or self.n_classes < 2:
+            raise ClassificationError(f"{type(self).__name__}: n_classes must be >= 2, "
+                                      f"got {self.n_classes}")
+
+    def fit(self, patches, y):
+        """Fit on a phase-two ``PatchSet`` and class indexes ``y``; returns self."""
+        self._check()
+        y = np.asarray(y)
+        n = len(patches)
+        if len(y) != n:
+            raise ValueError(f"{n} patches but {len(y)} labels")
+        n_bands = int(patches.n_bands)
+        self.roles_ = parse_roles(self.band_roles, n_bands)
+        k = int(self.patch_size)
+        if getattr(patches, "patch_size", k) != k:
+            raise PatchSizeError(f"{type(self).__name__} has patch_size {k} but the patches are "
+                                 f"{patches.patch_size}×{patches.patch_size}; build both with "
+                                 "the same patch size")
+        batch = max(1, _BATCH_BYTES // (k * k * n_bands * 4))
+        parts = []
+        for start in range(0, n, batch):
+            index = np.arange(start, min(start + batch, n))
+            if k == 1 and hasattr(patches, "pixels"):
+                chunk = np.asarray(patches.pixels(index))[:, None, None, :]
+            else:
+                chunk = patches.take(index)
+            parts.append(patch_features(chunk, roles=self.roles_))
+        features = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
+        return self._fit_table(features, y)
+
+    def fit_features(self, features, y, *, roles=None):
+        """Fit on a feature table (n, F) (from :mod:`baselines.features`) and class indexes."""
+        self._check()
+        self.roles_ = None if roles is None else tuple(roles)
+        return self._fit_table(np.asarray(features, dtype=np.float32), np.asarray(y))
+
+    def _fit_table(self, features, y):
+        if y.size and (y.min() < 0 or y.max() >= self.n_classes):
+            raise ClassificationError(
+                f"{type(self).__name__}: labels must be class indexes 0..{self.n_classes - 1}, "
+                f"found {int(y.min())}..{int(y.max())}")
+        seen = np.unique(y)
+        if len(seen) < 2:
+            raise ClassificationError(
+                f"{type(self).__name__}: the training samples hold {len(seen)} class(es); at "
+                "least two are needed to learn anything — label more classes")
+        self.model_ = self._make_model()
+        self.model_.fit(features, y.astype(np.int64))
+        self.classes_ = np.asarray(self.model_.classes_, dtype=np.int64)
+        self.n_features_in_ = features.shape[1]
+        self.history_ = {}
+        log.debug("%s trained on %d samples, %d features, classes %s", self.name,
+                  len(y), features.shape[1], self.classes_.tolist())
+        return self
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_proba_features(self, features):
+        """Class probabilities (n, n_classes) of a feature table; unseen classes get 0."""
+        if not hasattr(self, "model_"):
+            raise ClassificationError(f"{type(self).__name__} is not fitted; call fit first")
+        features = np.asarray(features, dtype=np.float32)
+        out = np.zeros((len(features), self.n_classes), dtype=np.float32)
+        if len(features):
+            out[:, self.classes_] = self.model_.predict_proba(features)
+        return out
+
+    def predict_proba(self, strip):
+        """Class probabilities (rows, cols, n_classes) of a scaled strip padded by ``halo``."""
+        if not hasattr(self, "model_"):
+            raise ClassificationError(f"{type(self).__name__} is not fitted; call fit first")
+        if self.roles_ is None:
+            raise ClassificationError(f"{type(self).__name__} was fitted on a feature table; "
+                                      "predict with predict_proba_features")
+        features = strip_features(strip, roles=self.roles_, window=int(self.patch_size))
+        rows, cols, n_features = features.shape
+        proba = self.predict_proba_features(features.reshape(-1, n_features))
+        return proba.reshape(rows, cols, self.n_classes)
+
+    def predict(self, strip):
+        """Class indexes (rows, cols) of a scaled strip padded by ``halo``."""
+        return np.argmax(self.predict_proba(strip), axis=-1)
+
+
+class LightGBMPixelClassifier(_PixelClassifier):
+    """Gradient-boosted trees (:class:`lightgbm.LGBMClassifier`) on pixel features; the default
+    baseline. Deterministic for a given ``random_state`` (``deterministic=True``, row-wise
+    histograms)."""
+
+    name = "lightgbm"
+
+    def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
+                 n_estimators=200, learning_rate=0.1, num_leaves=31, min_child_samples=20,
+                 n_jobs=2):
+        self.patch_size = patch_size
+        self.n_classes = n_classes
+        self.random_state = random_state
+        self.band_roles = band_roles
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.n_jobs = n_jobs
+
+    def _make_model(self):
+        from lightgbm import LGBMClassifier
+
+        return LGBMClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                              num_leaves=self.num_leaves,
+                              min_child_samples=self.min_child_samples,
+                              random_state=self.random_state, deterministic=True,
+                              force_row_wise=True, n_jobs=self.n_jobs, verbose=-1)
+
+
+class RandomForestPixelClassifier(_PixelClassifier):
+    """A random forest (:class:`sklearn.ensemble.RandomForestClassifier`) on pixel features."""
+
+    name = "rf"
+
+    def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
+                 n_estimators=200, max_depth=None, min_samples_leaf=1, n_jobs=2):
+        self.patch_size = patch_size
+        self.n_classes = n_classes
+        self.random_state = random_state
+        self.band_roles = band_roles
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.n_jobs = n_jobs
+
+    def _make_model(self):
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                      min_samples_leaf=self.min_samples_leaf,
+                                      random_state=self.random_state, n_jobs=self.n_jobs)
+
+
+#: Learners by the name used on the command line.
+LEARNERS = {"lightgbm": LightGBMPixelClassifier, "rf": RandomForestPixelClassifier}
+
+
+def make_baseline(name, *, patch_size, n_classes, random_state=0, **params):
+    """A baseline learner by name (``lightgbm`` or ``rf``)."""
+    try:
+        cls = LEARNERS[name]
+    except KeyError:
+        raise ClassificationError(f"unknown baseline learner {name!r}; choose "
+                                  f"{' or '.join(LEARNERS)}") from None
+    return cls(patch_size=patch_size, n_classes=n_classes, random_state=random_state, **params)

@@ -1,0 +1,241 @@
+"""Where jobs run.
+
+:func:`run_job` runs one job from start to finish and never raises: its outputs go to a
+temporary folder beside the final one and are moved into place only when complete, so a job
+killed at any moment leaves no half-written result that looks finished. It is a plain
+module-level function of picklable arguments, so a Dask worker runs it exactly as this process
+does. The executors run many jobs and yield their results as they finish:
+:class:`SequentialExecutor` in this process, one after another; :class:`DaskExecutor` on a
+local ``dask.distributed`` cluster (``workers``) or an existing one (``scheduler``).
+"""
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import time
+import uuid
+
+from csc.errors import CscError
+
+log = logging.getLogger(__name__)
+
+JOB_RECORD = "job.json"
+SUMMARY = "summary.csv"
+
+
+class ExecutorError(CscError, ValueError):
+    """The executor options are inconsistent (e.g. both workers and a scheduler)."""
+
+
+class ClusterError(CscError, ConnectionError):
+    """The Dask scheduler cannot be reached."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobResult:
+    """What the client needs to mark a job in the job list."""
+
+    row: int
+    status: str            # "done" or "failed"
+    error: str = ""
+    seconds: float = 0.0
+    images: int = 0
+    host: str = ""
+
+    @property
+    def ok(self):
+        return self.status == "done"
+
+
+def describe_error(exc):
+    """One line for the job list's Error column."""
+    text = str(exc) if isinstance(exc, CscError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def publish(partial, final):
+    """Move the finished folder ``partial`` onto ``final`` (replacing an earlier result)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(partial, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def stale_folders(job):
+    """Leftovers of killed runs of ``job``: temporary folders beside its output folder."""
+    parent = job.out_dir.parent
+    if not parent.is_dir():
+        return []
+    prefixes = (f".{job.out_dir.name}.partial-", f".{job.out_dir.name}.old-")
+    return sorted(p for p in parent.iterdir() if p.is_dir() and p.name.startswith(prefixes))
+
+
+def image_failures(frame):
+    """Error lines of the images of a classify run that did not succeed."""
+    bad = frame[frame["status"].astype(str) != "ok"]
+    return [f"{row.image}: {row.error}" for row in bad.itertuples()]
+
+
+def run_job(job, defaults=None, *, tag, threads=None):
+    """Run ``job`` (a :class:`batch.jobs.Job`) with ``defaults`` under its row's options.
+
+    Outputs are written to ``job.partial_dir(tag)`` and moved onto ``job.out_dir`` when every
+    image succeeded, together with ``job.json`` (the options used and the run time) and
+    ``summary.csv`` (one row per image).
+    ``threads`` caps TensorFlow's thread pools (a worker's share of the cores). Returns a
+    :class:`JobResult`; a failure is reported in it, never raised, so a sweep goes on."""
+    from csc.files import write_csv, write_json
+
+    start = time.perf_counter()
+    host = socket.gethostname()
+    partial = job.partial_dir(tag)
+    try:
+        options = job.classify_options(defaults)
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        from csc.backend import setup_backend
+
+        setup_backend(threads=threads)  # size the thread pools before the job's first TF op
+        from CSC_Application.run import classify_path
+
+        frame = classify_path(job.data_source, job.model_path, partial, options, progress=False)
+        failures = image_failures(frame)
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {len(frame)} image(s) failed: "
+                               + "; ".join(failures))
+        if not (partial / SUMMARY).exists():  # a single image: classify writes no summary
+            write_csv(partial / SUMMARY, frame)
+        seconds = time.perf_counter() - start
+        write_json(partial / JOB_RECORD, {
+            "line": job.line, "model": str(job.model_path), "data_source": str(job.data_source),
+            "options": options.to_dict(), "images": len(frame), "seconds": round(seconds, 3),
+            "host": host, "threads": threads})
+        publish(partial, job.out_dir)
+        log.debug("job on line %d finished in %.1f s", job.line, seconds)
+        return JobResult(row=job.row, status="done", seconds=seconds, images=len(frame),
+                         host=host)
+    except Exception as exc:  # noqa: BLE001 - a failed job is recorded and the sweep goes on
+        log.debug("job on line %d failed", job.line, exc_info=True)
+        return JobResult(row=job.row, status="failed", error=describe_error(exc),
+                         seconds=time.perf_counter() - start, host=host)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class SequentialExecutor(contextlib.AbstractContextManager):
+    """Runs jobs one after another in this process."""
+
+    description = "sequentially in this process"
+
+    def __exit__(self, *exc):
+        return None
+
+    def run(self, jobs, defaults, *, tag):
+        for job in jobs:
+            yield run_job(job, defaults, tag=tag)
+
+
+class DaskExecutor(contextlib.AbstractContextManager):
+    """Runs jobs on Dask workers and yields results as they complete.
+
+    ``workers=N`` starts a local cluster of N single-threaded worker processes, each giving
+    TensorFlow its share of the cores; ``scheduler=ADDRESS`` uses an existing cluster, where a
+    job with ``GPU`` set asks for the worker resource ``GPU`` (start GPU workers with
+    ``dask worker ADDRESS --resources GPU=1``)."""
+
+    def __init__(self, *, workers=None, scheduler=None):
+        if (workers is None) == (scheduler is None):
+            raise ExecutorError("give either a number of local workers or a scheduler address, "
+                                "not both")
+        if workers is not None and int(workers) < 1:
+            raise ExecutorError(f"--workers must be 1 or more, got {workers}")
+        self.workers = None if workers is None else int(workers)
+        self.scheduler = scheduler
+        self.cluster = None
+        self.client = None
+        self.threads = None
+        if self.workers:
+            self.threads = max(1, available_cores() // self.workers)
+            self.description = (f"on {self.workers} local Dask worker(s), {self.threads} "
+                                "thread(s) each")
+        else:
+            self.description = f"on the Dask cluster at {scheduler}"
+
+    def __enter__(self):
+        from dask.distributed import Client, LocalCluster
+
+        if self.workers:
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None,
+                                        silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(self.scheduler, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"cannot reach the Dask scheduler at {self.scheduler} "
+                                   f"({exc}); start it with `dask scheduler` or fix "
+                                   "--scheduler") from exc
+        return self
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        return None
+
+    def _resources(self, job):
+        if job.gpu and self.scheduler:
+            return {"GPU": 1}
+        return None
+
+    def run(self, jobs, defaults, *, tag):
+        from dask.distributed import as_completed
+
+        if self.scheduler and any(job.gpu for job in jobs):
+            offered = [w.get("resources", {}) for w in
+                       self.client.scheduler_info().get("workers", {}).values()]
+            if not any(r.get("GPU") for r in offered):
+                log.warning("jobs ask for a GPU but no worker of %s offers the resource GPU yet; "
+                            "they wait until one does (dask worker %s --resources GPU=1)",
+                            self.scheduler, self.scheduler)
+        token = uuid.uuid4().hex[:8]
+        futures, owners = [], {}
+        for job in jobs:
+            future = self.client.submit(run_job, job, defaults, tag=tag, threads=self.threads,
+                                        key=f"csc-job-line{job.line}-{token}", pure=False,
+                                        resources=self._resources(job))
+            futures.append(future)
+            owners[future.key] = job
+        for future in as_completed(futures):
+            yield self._result(future, owners[future.key])
+
+    @staticmethod
+    def _result(future, job):
+        try:
+            return future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker fails the job, not the sweep
+            return JobResult(row=job.row, status="failed",
+                             error=f"the worker running it was lost: {describe_error(exc)}")
+
+
+def make_executor(*, workers=None, scheduler=None):
+    """The executor for these options: sequential when neither is given."""
+    if workers is None and scheduler is None:
+        return SequentialExecutor()
+    return DaskExecutor(workers=workers, scheduler=scheduler)

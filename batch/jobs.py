@@ -1,0 +1,384 @@
+"""Job lists: one CSV row per classification experiment, validated as a whole before anything
+runs.
+
+A job list is the spreadsheet of the published CSC workflow::
+
+    Model,DataSource,OutFolder,ExpShortHand,Dims,PatchSize,TileSize,WholeImage,Patience,Done
+    vgg16_t50,scenes/helheim,results/helheim,hh,4,3,50,1,10,0
+
+``Model`` names a model in the models folder (``<Model>.keras`` with its ``<Model>.json``
+sidecar), ``DataSource`` a folder of images with their ``SCLS_``/``EDGE_`` rasters, and
+``OutFolder`` the output folder, to which the patch size is appended
+(``results/helheim_patch3/``). Relative paths are taken from the job list's own folder.
+Further columns set classification options by name (``SamplesPerClass``, ``Epochs`` …; see
+:data:`COLUMNS`). ``Done`` is 0 for a job still to run, 1 once it has finished and -1 when it
+failed (its ``Error`` column then says why).
+"""
+import csv
+import dataclasses
+import difflib
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from csc.errors import CscError, JobListError
+
+from CSC_Application.learners import LEARNERS
+
+#: Values of the ``Done`` column.
+PENDING, DONE, FAILED = 0, 1, -1
+#: Column names the published job lists misspelt, and the name they stand for.
+ALIASES = {"EportShortHand": "ExpShortHand"}
+PARTIAL_TAG = ".partial-"
+
+
+# -- cell parsers: text -> value, ValueError with the reason -------------------------------
+def _text(text):
+    return text
+
+
+def _integer(text, *, low=None):
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(value) or value != int(value):
+        raise ValueError("not a whole number")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"must be {low} or more")
+    return value
+
+
+def _positive(text):
+    return _integer(text, low=1)
+
+
+def _count(text):
+    return _integer(text, low=0)
+
+
+def _odd(text):
+    value = _integer(text)
+    if value < 1 or value % 2 == 0:
+        raise ValueError("patch size must be an odd number ≥ 1 (1, 3, 5, 7, 15 …)")
+    return value
+
+
+def _flag(text):
+    lowered = text.lower()
+    if lowered in ("1", "1.0", "true", "yes"):
+        return True
+    if lowered in ("0", "0.0", "false", "no"):
+        return False
+    raise ValueError("must be 1 or 0")
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must be between 0 and 1")
+    return value
+
+
+def _phase2(text):
+    if text.lower() not in LEARNERS:
+        raise ValueError(f"must be one of {', '.join(LEARNERS)}")
+    return text.lower()
+
+
+def _front(text):
+    lowered = text.lower()
+    if lowered == "auto":
+        return None
+    return _flag(text)
+
+
+def _done(text):
+    value = _integer(text)
+    if value not in (PENDING, DONE, FAILED):
+        raise ValueError("must be 0 (to run), 1 (done) or -1 (failed)")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One job-list column: its parser, the classification option it sets (if any)."""
+
+    name: str
+    parse: object
+    option: str = None
+    required: bool = False
+    help: str = ""
+
+
+#: Every column a job list may hold, in documentation order.
+COLUMNS = (
+    Column("Model", _text, required=True,
+           help="model name without extension, looked up as MODELS_DIR/<Model>.keras"),
+    Column("DataSource", _text, required=True,
+           help="folder of images with their SCLS_/EDGE_ rasters (relative to the job list)"),
+    Column("OutFolder", _text, required=True,
+           help="output folder; the patch size is appended: <OutFolder>_patch<K>/"),
+    Column("ExpShortHand", _text, option="exp",
+           help="short experiment name used in output file names (alias EportShortHand)"),
+    Column("Dims", _positive, help="number of bands; must equal the model's sidecar bands"),
+    Column("PatchSize", _odd, option="patch_size", required=True,
+           help="phase-two patch size K (odd: 1 = pixel MLP, 3, 5, 7, 15 … = compact CNN)"),
+    Column("TileSize", _positive, help="phase-one tile size; must equal the model's sidecar"),
+    Column("WholeImage", _flag, option="whole_image",
+           help="1 = classify each image in one pass, 0 = strip by strip"),
+    Column("Patience", _count, option="patience", help="early-stopping patience (epochs)"),
+    Column("Done", _done, help="0 = to run, 1 = finished, -1 = failed (rewritten by the sweep)"),
+    Column("SamplesPerClass", _positive, option="samples_per_class",
+           help="phase-two training samples per class and image"),
+    Column("Epochs", _positive, option="epochs", help="phase-two training epochs (maximum)"),
+    Column("BatchSize", _positive, option="batch_size", help="phase-two training batch size"),
+    Column("MinConfidence", _fraction, option="min_confidence",
+           help="phase-one tiles below this softmax probability are not used for training"),
+    Column("Despeckle", _count, option="despeckle",
+           help="radius in pixels of the majority filter applied to the class map (0 = off)"),
+    Column("StripRows", _positive, option="strip_rows",
+           help="rows per strip when WholeImage is 0 (empty = automatic)"),
+    Column("Seed", _integer, option="seed", help="random seed of the job"),
+    Column("Phase2", _phase2, option="phase2",
+           help=f"phase-two learner: {', '.join(LEARNERS)}"),
+    Column("Front", _front, option="front",
+           help="1 = extract the calving front, 0 = do not, auto = when the classes allow"),
+    Column("GPU", _flag, help="1 = run on a Dask worker offering the resource GPU"),
+    Column("Error", _text, help="why the job failed (written by the sweep)"),
+    Column("Notes", _text, help="free text, ignored"),
+)
+COLUMN_BY_NAME = {c.name: c for c in COLUMNS}
+REQUIRED = tuple(c.name for c in COLUMNS if c.required)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One validated row of a job list."""
+
+    row: int              # 0-based position among the job list's rows
+    model: str
+    model_path: Path
+    data_source: Path
+    out_dir: Path         # the final output folder <OutFolder>_patch<K>
+    patch_size: int
+    tile_size: int        # from the model's sidecar
+    bands: int            # number of bands, from the model's sidecar
+    done: int = PENDING
+    gpu: bool = False
+    options: dict = dataclasses.field(default_factory=dict)  # ClassifyOptions fields set by the row
+
+    @property
+    def line(self):
+        """Line of the job list this job is on (the header is line 1)."""
+        return self.row + 2
+
+    @property
+    def exp(self):
+        return self.options.get("exp")
+
+    @property
+    def name(self):
+        """A short label for logs: the output folder name."""
+        return self.out_dir.name
+
+    def partial_dir(self, tag):
+        """The temporary folder the job writes into before it is moved onto ``out_dir``."""
+        return self.out_dir.with_name(f".{self.out_dir.name}{PARTIAL_TAG}{tag}")
+
+    def classify_options(self, defaults=None):
+        """The ``ClassifyOptions`` of this job: the row's values over ``defaults`` over the
+        built-in defaults."""
+        from CSC_Application.run import ClassifyOptions
+
+        merged = {**(defaults or {}), **self.options}
+        fields = {f.name for f in dataclasses.fields(ClassifyOptions)}
+        unknown = sorted(set(merged) - fields)
+        if unknown:
+            raise JobListError(f"unknown classification option(s) {', '.join(unknown)}; "
+                               f"valid options are {', '.join(sorted(fields))}")
+        return ClassifyOptions(**merged)
+
+
+# -- reading -------------------------------------------------------------------------------
+def read_table(path):
+    """The job list as a DataFrame of stripped text cells, with its original column names
+    (so it can be written back unchanged apart from ``Done`` and ``Error``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise JobListError(f"{path}: no such job list; give the CSV with one row per job")
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), None)
+    if not header or not any(h.strip() for h in header):
+        raise JobListError(f"{path}: empty job list; the first line must name the columns "
+                           f"({', '.join(REQUIRED)} …)")
+    header = [h.strip() for h in header]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise JobListError(f"{path}: column(s) {', '.join(repeated)} appear more than once; "
+                           "keep one of each")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                        skip_blank_lines=True)
+    table.columns = header
+    table = table.apply(lambda col: col.str.strip())
+    _check_columns(table.columns, path)
+    return table
+
+
+def canonical_name(column):
+    return ALIASES.get(column, column)
+
+
+def _check_columns(columns, path):
+    names = [canonical_name(c) for c in columns]
+    unknown = [c for c in columns if canonical_name(c) not in COLUMN_BY_NAME]
+    if unknown:
+        hints = []
+        for c in unknown:
+            close = difflib.get_close_matches(c, list(COLUMN_BY_NAME), n=1, cutoff=0.6)
+            hints.append(f"{c!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise JobListError(f"{path}: unknown column(s) {', '.join(hints)}; valid columns are "
+                           f"{', '.join(COLUMN_BY_NAME)}")
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise JobListError(f"{path}: columns {' and '.join(sorted(set(columns)))} say the same "
+                           f"thing ({', '.join(doubled)}); keep one of them")
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise JobListError(f"{path}: missing column(s) {', '.join(missing)}; a job list needs "
+                           f"at least {', '.join(REQUIRED)}")
+
+
+def read_jobs(path, *, models_dir):
+    """The validated jobs of the job list ``path`` (every row, whatever its ``Done``).
+
+    Every row is checked before any is returned; all problems are reported together in one
+    ``JobListError`` naming each line and column."""
+    path = Path(path)
+    return parse_jobs(read_table(path), path=path, models_dir=models_dir)
+
+
+def parse_jobs(table, *, path, models_dir):
+    """Validate the rows of ``table`` (as returned by :func:`read_table`) into jobs."""
+    path = Path(path)
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        raise JobListError(f"models folder {models_dir} does not exist; pass the folder holding "
+                           "<Model>.keras and <Model>.json with --models-dir")
+    if table.empty:
+        raise JobListError(f"{path}: the job list has no rows; add one row per job")
+    base = path.resolve().parent
+    problems = []
+    cards = {}
+    jobs = []
+    owners = {}
+    for row, record in enumerate(table.to_dict("records")):
+        cells = {canonical_name(k): v for k, v in record.items()}
+        line = row + 2
+        bad = []
+
+        def note(column, reason, _line=line, _cells=cells, _bad=bad):
+            _bad.append(f"line {_line}, {column} {_cells.get(column, '')!r}: {reason}")
+
+        values = {}
+        for name, text in cells.items():
+            column = COLUMN_BY_NAME[name]
+            if text == "":
+                if column.required:
+                    note(name, "empty; every job needs one")
+                continue
+            try:
+                values[name] = column.parse(text)
+            except ValueError as exc:
+                note(name, str(exc))
+
+        card = None
+        if "Model" in values:
+            card = _model_card(values["Model"], models_dir, cards, note)
+        if card is not None:
+            if "TileSize" in values and values["TileSize"] != card.tile_size:
+                note("TileSize", f"model {values['Model']} was trained on {card.tile_size}-pixel "
+                                 "tiles (its sidecar says so); fix TileSize or Model")
+            if "Dims" in values and values["Dims"] != card.n_bands:
+                note("Dims", f"model {values['Model']} reads {card.n_bands} bands "
+                             f"({','.join(map(str, card.bands))}); fix Dims or Model")
+        source = None
+        if "DataSource" in values:
+            source = _resolve(values["DataSource"], base)
+            reason = _source_problem(source)
+            if reason:
+                note("DataSource", reason)
+        out_dir = None
+        if "OutFolder" in values and "PatchSize" in values:
+            folder = _resolve(values["OutFolder"], base)
+            out_dir = folder.with_name(f"{folder.name}_patch{values['PatchSize']}")
+            if out_dir in owners:
+                note("OutFolder", f"writes to {out_dir}, like line {owners[out_dir]}; give each "
+                                  "job its own OutFolder (or PatchSize)")
+            else:
+                owners[out_dir] = line
+        problems.extend(bad)
+        if bad:
+            continue
+        options = {COLUMN_BY_NAME[n].option: v for n, v in values.items()
+                   if COLUMN_BY_NAME[n].option}
+        jobs.append(Job(row=row, model=values["Model"], model_path=_model_path(values["Model"],
+                                                                               models_dir),
+                        data_source=source, out_dir=out_dir, patch_size=values["PatchSize"],
+                        tile_size=card.tile_size, bands=card.n_bands,
+                        done=values.get("Done", PENDING), gpu=values.get("GPU", False),
+                        options=options))
+    if problems:
+        raise JobListError(f"{path}: {len(problems)} problem(s) in the job list, nothing was "
+                           "run; fix them and start again:\n  " + "\n  ".join(problems))
+    return jobs
+
+
+def _resolve(text, base):
+    p = Path(text).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _model_path(name, models_dir):
+    return models_dir / (name if name.endswith(".keras") else f"{name}.keras")
+
+
+def _model_card(name, models_dir, cache, note):
+    from csc.modelcard import load_card
+
+    if name in cache:
+        card, reason = cache[name]
+    else:
+        model_path = _model_path(name, models_dir)
+        card, reason = None, None
+        if not model_path.is_file():
+            known = sorted(p.stem for p in models_dir.glob("*.keras"))
+            listing = ", ".join(known[:12]) + (" …" if len(known) > 12 else "")
+            reason = (f"unknown model: no {model_path.name} in {models_dir} "
+                      f"({'models there: ' + listing if known else 'it holds no .keras models'})")
+        else:
+            try:
+                card = load_card(model_path)
+            except CscError as exc:
+                reason = str(exc)
+        cache[name] = card, reason
+    if reason:
+        note("Model", reason)
+    return card
+
+
+def _source_problem(source):
+    from csc.scenes import find_scenes
+
+    if not source.exists():
+        return f"no such folder {source}"
+    try:
+        find_scenes(source)
+    except CscError as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,53 @@
+"""``csc classify`` and ``csc summarize`` from the command line."""
+import pandas as pd
+from click.testing import CliRunner
+
+from csc.cli import cli
+from phase2_data import image_for, wavy_labels, write_scene
+
+
+def _classify(*args):
+    return CliRunner().invoke(cli, ["classify", *map(str, args)])
+
+
+def test_classify_folder_then_summarize(tmp_path, phase_one):
+    folder = tmp_path / "glacier"
+    write_scene(folder, "one", wavy_labels((64, 80)))
+    write_scene(folder, "two", wavy_labels((64, 80), seed=1))
+    common = ["--model", phase_one, "--samples-per-class", 200, "--epochs", 2,
+              "--batch-size", 32, "--despeckle", 1, "--no-front"]
+    first = _classify(folder, "--patch-size", 1, "--out", tmp_path / "a", *common)
+    assert first.exit_code == 0, first.output
+    assert "2 image(s) classified, 0 failed" in first.output
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv")
+    assert list(summary["status"]) == ["ok", "ok"]
+    second = _classify(folder, "--patch-size", 3, "--out", tmp_path / "b", "--exp", "x",
+                       "--whole-image", *common)
+    assert second.exit_code == 0, second.output
+    assert (tmp_path / "b" / "one_x_k3_pixels.npz").exists()
+
+    out = tmp_path / "pooled.csv"
+    result = CliRunner().invoke(cli, ["summarize", str(tmp_path / "a"), str(tmp_path / "b"),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert set(frame["run"]) == {"a/k1", "b/x_k3"}
+    assert set(frame["images"]) == {2}
+    assert out.with_suffix(".png").exists()
+
+
+def test_classify_error_is_one_line_exit_2(tmp_path, phase_one):
+    path = write_scene(tmp_path, "rgb", wavy_labels((64, 64)),
+                       image=image_for(wavy_labels((64, 64)), bands=3))
+    result = _classify(path, "--model", phase_one, "--patch-size", 1, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("csc: error: model ") and "has 3 band(s)" in lines[-1]
+    assert "Traceback" not in result.output
+
+
+def test_even_patch_size_rejected(tmp_path, phase_one):
+    path = write_scene(tmp_path, "s", wavy_labels((64, 64)))
+    result = _classify(path, "--model", phase_one, "--patch-size", 4, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "patch size must be an odd number" in result.output

@@ -1,0 +1,298 @@
+"""End-to-end phase two: ``classify_path`` on tiny scenes, its outputs and its errors."""
+import json
+import logging
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from CSC_Application.run import SUMMARY_COLUMNS, ClassifyOptions, classify_path
+from csc.classes import ClassInfo, ClassSchema
+from csc.errors import (BandError, ClassificationError, ModelError, OutputError,
+                        PatchSizeError)
+from phase2_data import (SCHEMA, image_for, nearest_mean_model, save_model, wavy_labels,
+                         write_scene)
+
+SHAPE = (64, 96)
+
+
+def _read(path):
+    with rasterio.open(path) as src:
+        return src.read(1), src.crs, src.transform, src.colormap(1)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, phase_one):
+    """One K=3 run on a georeferenced scene with a nodata block."""
+    tmp = tmp_path_factory.mktemp("run")
+    labels = wavy_labels(SHAPE)
+    image = image_for(labels)
+    image[20:30, 40:50] = 0
+    path = write_scene(tmp / "in", "scene", labels, image=image, nodata=0)
+    opts = ClassifyOptions(patch_size=3, samples_per_class=300, epochs=3, patience=3,
+                           batch_size=32, despeckle=1, front=False)
+    frame = classify_path(path, phase_one, tmp / "out", opts)
+    return types.SimpleNamespace(input=path, out=tmp / "out", frame=frame, labels=labels)
+
+
+def test_outputs_named_as_published(run):
+    names = {p.name for p in run.out.iterdir()}
+    assert {"scene_classified.tif", "CNN_scene_k3.csv", "CSC_scene_k3.csv",
+            "CSC_scene_k3_confusion.png", "CSC_k3_scene.png", "scene_run.json",
+            "scene_k3_pixels.npz"} <= names
+    assert not (run.out / "summary.csv").exists()       # single image: no summary file
+
+
+def test_class_map_on_the_input_grid(run):
+    classes, crs, transform, cmap = _read(run.out / "scene_classified.tif")
+    with rasterio.open(run.input) as src:
+        assert classes.shape == (src.height, src.width)
+        assert crs == src.crs and transform == src.transform
+    assert (classes[20:30, 40:50] == 0).all()                       # nodata stays 0
+    valid = np.ones(SHAPE, dtype=bool)
+    valid[20:30, 40:50] = False
+    assert set(np.unique(classes[valid])) <= {1, 2, 3} and (classes[valid] > 0).all()
+    for edge in (classes[0], classes[-1], classes[:, 0], classes[:, -1]):
+        assert (edge > 0).all()                                     # borders classified
+    assert cmap[1][:3] == (0x1f, 0x78, 0xb4)                        # colour table
+    # the left edge is water, the right edge vegetation, like the labels
+    assert (classes[:, 0] == 1).mean() > 0.9 and (classes[:, -1] == 3).mean() > 0.9
+
+
+def test_reports_score_labelled_valid_pixels(run):
+    for name in ("CNN_scene_k3.csv", "CSC_scene_k3.csv"):
+        report = pd.read_csv(run.out / name)
+        assert list(report.columns) == ["Class", "Precision", "Recall", "F1_score", "Support"]
+        assert list(report["Class"]) == ["water", "sediment", "vegetation", "accuracy",
+                                         "macro avg", "weighted avg"]
+        assert report["Support"].iloc[-1] == SHAPE[0] * SHAPE[1] - 100   # nodata excluded
+    row = run.frame.iloc[0]
+    csc = pd.read_csv(run.out / "CSC_scene_k3.csv").set_index("Class")
+    assert row["csc_weighted_f1"] == pytest.approx(csc.loc["weighted avg", "F1_score"], abs=1e-6)
+
+
+def test_summary_row(run):
+    assert list(run.frame.columns) == SUMMARY_COLUMNS and len(run.frame) == 1
+    row = run.frame.iloc[0]
+    assert row["status"] == "ok" and row["image"] == str(run.input)
+    assert 0 < row["cnn_weighted_f1"] <= 1 and 0 < row["csc_weighted_f1"] <= 1
+    assert np.isnan(row["csc_glacier_f1"]) and np.isnan(row["front_median_error_m"])
+    assert row["seconds"] > 0
+
+
+def test_run_json(run):
+    info = json.loads((run.out / "scene_run.json").read_text())
+    assert {"options", "versions", "class_pixels", "absent_classes", "learner", "pixels",
+            "timings", "front", "scores", "samples", "grid"} <= set(info)
+    assert {"phase1_s", "phase2_train_s", "phase2_predict_s", "total_s"} <= set(info["timings"])
+    assert info["options"]["patch_size"] == 3 and info["options"]["experiment"] == "k3"
+    assert {"glacier-csc", "numpy", "keras", "rasterio"} <= set(info["versions"])
+    assert info["pixels"] == {"total": 6144, "valid": 6044, "labelled": 6044,
+                              "pooled_sample": 6044}
+    assert sum(info["class_pixels"].values()) == 6044
+    assert info["absent_classes"] == []
+    assert info["samples"]["per_class"] == {"water": 300, "sediment": 300, "vegetation": 300}
+    history = info["learner"]["history"]
+    assert len(history["loss"]) == info["learner"]["epochs_run"] >= 1
+    assert info["front"] is None
+
+
+def test_pixel_sample_for_pooling(run):
+    with np.load(run.out / "scene_k3_pixels.npz") as z:
+        truth, cnn, csc = z["truth"], z["cnn"], z["csc"]
+        assert str(z["exp"]) == "k3" and str(z["stem"]) == "scene"
+    assert len(truth) == len(cnn) == len(csc) == 6044       # all labelled valid pixels
+    assert (truth > 0).all()
+    classes, *_ = _read(run.out / "scene_classified.tif")
+    valid = np.ones(SHAPE, dtype=bool)
+    valid[20:30, 40:50] = False
+    np.testing.assert_array_equal(np.sort(truth), np.sort(run.labels[valid]))
+
+
+def test_csc_beats_the_tile_map(tmp_path, phase_one, options):
+    path = write_scene(tmp_path / "in", "wavy", wavy_labels(SHAPE))
+    row = classify_path(path, phase_one, tmp_path / "out",
+                        options(patch_size=1, epochs=12, patience=12)).iloc[0]
+    # the tile map cuts the wavy borders; per-pixel phase two follows them
+    assert row["cnn_weighted_f1"] < 0.93
+    assert row["csc_weighted_f1"] > 0.95
+    assert row["csc_weighted_f1"] > row["cnn_weighted_f1"] + 0.05
+
+
+def test_seed_repeatable_and_strips_equal_whole_image(tmp_path, phase_one, options):
+    path = write_scene(tmp_path / "in", "s", wavy_labels(SHAPE))
+    maps = []
+    for name, extra in (("a", dict(strip_rows=7)), ("b", dict(whole_image=True)),
+                        ("c", dict(strip_rows=7))):
+        classify_path(path, phase_one, tmp_path / name, options(patch_size=3, epochs=2, **extra))
+        maps.append(_read(tmp_path / name / "s_classified.tif")[0])
+    np.testing.assert_array_equal(maps[0], maps[1])
+    np.testing.assert_array_equal(maps[0], maps[2])
+
+
+def test_exp_prefix_names_outputs(tmp_path, phase_one, options):
+    path = write_scene(tmp_path / "in", "s", wavy_labels(SHAPE))
+    classify_path(path, phase_one, tmp_path / "out", options(patch_size=1, epochs=1, exp="trial"))
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"CSC_s_trial_k1.csv", "CNN_s_trial_k1.csv", "CSC_trial_k1_s.png",
+            "s_trial_k1_pixels.npz"} <= names
+
+
+def test_image_without_labels_or_georeferencing(tmp_path, phase_one, options, caplog):
+    path = write_scene(tmp_path / "in", "plain", wavy_labels(SHAPE), crs=None, with_labels=False)
+    with caplog.at_level(logging.WARNING):
+        row = classify_path(path, phase_one, tmp_path / "out", options(epochs=1)).iloc[0]
+    classes, crs, transform, _ = _read(tmp_path / "out" / "plain_classified.tif")
+    assert crs is None and classes.shape == SHAPE
+    assert "not georeferenced" in caplog.text
+    assert np.isnan(row["csc_weighted_f1"])
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert "CSC_k3_plain.png" in names and not any(n.endswith(".csv") for n in names)
+
+
+def test_folder_run_goes_on_after_a_failed_image(tmp_path, phase_one, options):
+    folder = tmp_path / "glacier"
+    write_scene(folder, "a_good", wavy_labels(SHAPE))
+    write_scene(folder, "b_threeband", wavy_labels(SHAPE),
+                image=image_for(wavy_labels(SHAPE), bands=3))
+    write_scene(folder, "c_good", wavy_labels(SHAPE, seed=2))
+    frame = classify_path(folder, phase_one, tmp_path / "out", options(patch_size=1, epochs=1))
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert list(summary["status"]) == ["ok", "failed", "ok"]
+    assert "BandError" in summary["error"][1] and "has 3 band(s)" in summary["error"][1]
+    assert summary["csc_weighted_f1"][[0, 2]].notna().all()
+    assert list(frame["status"]) == list(summary["status"])
+    assert (tmp_path / "out" / "c_good_classified.tif").exists()
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def test_band_mismatch(tmp_path, phase_one, options):
+    path = write_scene(tmp_path, "rgb", wavy_labels(SHAPE),
+                       image=image_for(wavy_labels(SHAPE), bands=3))
+    with pytest.raises(BandError, match=r"reads bands \(1, 2, 3, 4\) but image .*rgb\.tif has 3"):
+        classify_path(path, phase_one, tmp_path / "out", options())
+
+
+@pytest.mark.parametrize("k", [0, 4])
+def test_bad_patch_size(tmp_path, phase_one, options, k):
+    path = write_scene(tmp_path, "s", wavy_labels(SHAPE))
+    with pytest.raises(PatchSizeError, match=f"odd whole number.*got {k}"):
+        classify_path(path, phase_one, tmp_path / "out", options(patch_size=k))
+
+
+def test_model_without_sidecar(tmp_path, options):
+    path = write_scene(tmp_path, "s", wavy_labels(SHAPE))
+    model = tmp_path / "bare.keras"
+    nearest_mean_model().save(model)
+    with pytest.raises(ModelError, match="bare.keras has no sidecar bare.json"):
+        classify_path(path, model, tmp_path / "out", options())
+
+
+def test_image_smaller_than_patch(tmp_path, phase_one, options):
+    labels = wavy_labels((33, 40))
+    path = write_scene(tmp_path, "small", labels)
+    with pytest.raises(PatchSizeError, match=r"small\.tif is 33x40 pixels, smaller than the "
+                                             r"35x35 patch"):
+        classify_path(path, phase_one, tmp_path / "out", options(patch_size=35))
+
+
+def test_image_smaller_than_tile(tmp_path, phase_one, options):
+    path = write_scene(tmp_path, "tiny", wavy_labels((20, 40)))
+    with pytest.raises(ClassificationError, match="smaller than the model's 32x32 tiles"):
+        classify_path(path, phase_one, tmp_path / "out", options(patch_size=1))
+
+
+def test_all_nodata_image(tmp_path, phase_one, options):
+    labels = wavy_labels(SHAPE)
+    path = write_scene(tmp_path, "empty", labels, image=np.zeros(SHAPE + (4,), np.uint16),
+                       nodata=0)
+    with pytest.raises(ClassificationError, match=r"empty\.tif: every pixel is nodata"):
+        classify_path(path, phase_one, tmp_path / "out", options())
+
+
+def test_single_class_phase_one_map(tmp_path, phase_one, options):
+    path = write_scene(tmp_path, "flat", np.full(SHAPE, 2, dtype=np.uint8))
+    with pytest.raises(ClassificationError, match=r"flat\.tif holds only class 2 \(sediment\)"):
+        classify_path(path, phase_one, tmp_path / "out", options())
+
+
+def test_unwritable_out_dir(tmp_path, phase_one, options):
+    path = write_scene(tmp_path, "s", wavy_labels(SHAPE))
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match="not writable.*choose another --out folder"):
+        classify_path(path, phase_one, blocker / "out", options())
+
+
+def test_bad_options():
+    with pytest.raises(ClassificationError, match="unknown --phase2 'svm'"):
+        ClassifyOptions(phase2="svm").validate()
+    with pytest.raises(ClassificationError, match="--min-confidence is a probability"):
+        ClassifyOptions(min_confidence=2).validate()
+    assert ClassifyOptions(patch_size=5, exp="NAME").experiment == "NAME_k5"
+
+
+# --- calving front -------------------------------------------------------------------------------
+
+ROLES = ClassSchema(classes=(ClassInfo(1, "open water", "#08306b", "ocean"),
+                             ClassInfo(2, "glacier ice", "#41b6c4", "glacier"),
+                             ClassInfo(3, "rock", "#8c510a", "rock")),
+                    front=ClassInfo(8, "calving front", "#e31a1c", "front"), name="fjord")
+
+
+@pytest.fixture(scope="module")
+def roles_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("roles") / "fjord.keras"
+    return save_model(path, nearest_mean_model(ROLES), ROLES)
+
+
+def test_front_results_flow_into_outputs(tmp_path, roles_model, options, monkeypatch):
+    calls = {}
+
+    def front_outputs(class_map, *, schema, info, stem, out_dir, edge_path=None,
+                      margins_path=None, **kw):
+        calls.update(shape=class_map.shape, stem=stem, edge=edge_path)
+        out = class_map.copy()
+        out[:, 30] = schema.front_id
+        return out, {"front_found": True, "reason": None, "median_error_m": 12.5}
+
+    fake = types.ModuleType("CSC_Application.front")
+    fake.front_outputs = front_outputs
+    monkeypatch.setitem(sys.modules, "CSC_Application.front", fake)
+    path = write_scene(tmp_path / "in", "fjord", wavy_labels(SHAPE), schema=ROLES)
+    row = classify_path(path, roles_model, tmp_path / "out",
+                        options(patch_size=1, epochs=2, front=None)).iloc[0]
+    assert calls == {"shape": SHAPE, "stem": "fjord", "edge": None}
+    classes, *_ = _read(tmp_path / "out" / "fjord_classified.tif")
+    assert (classes[:, 30] == 8).all()
+    info = json.loads((tmp_path / "out" / "fjord_run.json").read_text())
+    assert info["front"]["front_found"] is True
+    assert row["front_median_error_m"] == 12.5
+    assert 0 <= row["csc_glacier_f1"] <= 1 and 0 <= row["cnn_glacier_f1"] <= 1
+
+
+def test_no_front_option_skips_it(tmp_path, roles_model, options, monkeypatch):
+    fake = types.ModuleType("CSC_Application.front")
+    fake.front_outputs = lambda *a, **k: pytest.fail("front must not run with front=False")
+    monkeypatch.setitem(sys.modules, "CSC_Application.front", fake)
+    path = write_scene(tmp_path / "in", "fjord", wavy_labels(SHAPE), schema=ROLES)
+    classify_path(path, roles_model, tmp_path / "out", options(patch_size=1, epochs=1))
+    info = json.loads((tmp_path / "out" / "fjord_run.json").read_text())
+    assert info["front"] is None
+
+
+def test_lightgbm_phase_two(tmp_path, phase_one, options):
+    pytest.importorskip("baselines.learners")
+    pytest.importorskip("lightgbm")
+    path = write_scene(tmp_path / "in", "s", wavy_labels(SHAPE))
+    row = classify_path(path, phase_one, tmp_path / "out",
+                        options(patch_size=3, phase2="lightgbm")).iloc[0]
+    assert row["status"] == "ok" and row["csc_weighted_f1"] > row["cnn_weighted_f1"]
+    info = json.loads((tmp_path / "out" / "s_run.json").read_text())
+    assert info["learner"]["class"] == "LightGBMPixelClassifier"
+    assert info["learner"]["params"]["patch_size"] == 3

@@ -1,0 +1,92 @@
+"""The phase-one tile map of a whole image."""
+import numpy as np
+import pytest
+
+from CSC_Application.tilemap import tile_map
+from csc.errors import ClassificationError
+from csc.modelcard import ModelCard
+from csc.scaling import Scaling
+from phase2_data import SCHEMA, TILE, image_for, nearest_mean_model
+
+
+@pytest.fixture(scope="module")
+def model_card():
+    card = ModelCard(tile_size=TILE, bands=(1, 2, 3, 4), scaling=Scaling.fixed(10000),
+                     schema=SCHEMA)
+    return nearest_mean_model(), card
+
+
+def test_tiles_cover_the_whole_image_incl_remainder(model_card):
+    model, card = model_card
+    # 70 x 75: the grid leaves 6 rows / 11 columns, covered by shifted last tiles
+    labels = np.ones((70, 75), dtype=np.uint8)
+    labels[:, 43:] = 3            # the shifted last column of tiles (cols 43..74) is all 3
+    labels[38:, :43] = 2          # the shifted last row of tiles (rows 38..69) is all 2
+    data = image_for(labels)
+    valid = np.ones(labels.shape, dtype=bool)
+    cmap, tiles = tile_map(data, valid=valid, model=model, card=card)
+    assert cmap.shape == labels.shape and cmap.dtype == np.uint8
+    assert (cmap > 0).all()                               # every pixel, edges included
+    np.testing.assert_array_equal(tiles["row_origins"], [0, 32, 38])
+    np.testing.assert_array_equal(tiles["col_origins"], [0, 32, 43])
+    assert (cmap[:, 64:] == 3).all()                      # remainder columns: shifted tile
+    assert (cmap[64:, :32] == 2).all()                    # remainder rows: shifted tile
+    assert (cmap[:32, :32] == 1).all()
+    # each grid tile is one class
+    for r0 in (0, 32):
+        for c0 in (0, 32):
+            assert len(np.unique(cmap[r0:r0 + 32, c0:c0 + 32])) == 1
+
+
+def test_nodata_and_low_confidence_left_unlabelled(model_card):
+    model, card = model_card
+    labels = np.ones((64, 64), dtype=np.uint8)
+    labels[:, 32:] = 2
+    data = image_for(labels)
+    mix = image_for(np.full((32, 32), 1, np.uint8)) // 2 + \
+        image_for(np.full((32, 32), 2, np.uint8)) // 2
+    data[:32, 32:] = mix           # a 50/50 spectral mix: the least confident tile
+    valid = np.ones(labels.shape, dtype=bool)
+    valid[40:50, 5:12] = False
+    cmap, tiles = tile_map(data, valid=valid, model=model, card=card)
+    assert (cmap[40:50, 5:12] == 0).all()
+    assert (cmap[valid] > 0).all()
+    conf = tiles["confidence"]
+    threshold = float(conf[0, 1]) + 1e-3     # just above the mixed tile's confidence
+    assert conf.min() == conf[0, 1] and threshold < 1
+    cmap2, _ = tile_map(data, valid=valid, model=model, card=card, min_confidence=threshold)
+    assert (cmap2[:32, 32:] == 0).all()
+    np.testing.assert_array_equal(cmap2[32:][valid[32:]], cmap[32:][valid[32:]])
+
+
+def test_all_nodata_tile_skipped(model_card):
+    model, card = model_card
+    data = image_for(np.ones((64, 64), dtype=np.uint8))
+    valid = np.ones((64, 64), dtype=bool)
+    valid[:32, :32] = False
+    cmap, tiles = tile_map(data, valid=valid, model=model, card=card)
+    assert tiles["ids"][0, 0] == 0 and (cmap[:32, :32] == 0).all()
+    assert (cmap[valid] == 1).all()
+
+
+def test_image_smaller_than_tile(model_card):
+    model, card = model_card
+    data = np.ones((20, 50, 4), dtype=np.uint16)
+    with pytest.raises(ClassificationError, match=r"small\.tif is 20x50 pixels, smaller than "
+                                                  r"the model's 32x32 tiles"):
+        tile_map(data, valid=np.ones((20, 50), bool), model=model, card=card, path="small.tif")
+
+
+def test_vgg16_phase_one_map_is_tile_constant():
+    from Phase_1_CNN.model import build_vgg16
+
+    model = build_vgg16(32, 4, 3, width=1 / 16)
+    card = ModelCard(tile_size=32, bands=(1, 2, 3, 4), scaling=Scaling.fixed(10000),
+                     schema=SCHEMA)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 8000, (70, 66, 4)).astype(np.uint16)
+    cmap, tiles = tile_map(data, valid=np.ones((70, 66), bool), model=model, card=card)
+    assert set(np.unique(cmap)) <= {1, 2, 3} and (cmap > 0).all()
+    assert tiles["ids"].shape == (3, 3)
+    np.testing.assert_array_equal(cmap[:32, :32], tiles["ids"][0, 0])
+    np.testing.assert_array_equal(cmap[64:, 64:], tiles["ids"][2, 2])

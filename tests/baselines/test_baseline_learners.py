@@ -1,0 +1,156 @@
+"""LightGBM / random-forest pixel learners under the phase-two learner contract."""
+import numpy as np
+import pytest
+
+from baselines.features import default_roles, pixel_features
+from baselines.learners import (LightGBMPixelClassifier, RandomForestPixelClassifier,
+                                make_baseline)
+from CSC_Application.sampling import PatchSet
+from csc.classes import ClassInfo, ClassSchema
+from csc.errors import ClassificationError, PatchSizeError
+from csc.metrics import class_report, summary_scores
+from csc.scaling import Scaling
+
+SCHEMA = ClassSchema(classes=(ClassInfo(1, "calm", "#1f78b4"), ClassInfo(2, "rough", "#d9b365"),
+                              ClassInfo(3, "bright", "#33a02c")), name="texture")
+SCALING = Scaling.fixed(10000)
+FAST = {"n_estimators": 40}
+
+
+def texture_scene(shape=(96, 96), *, seed=0):
+    """Three classes in vertical bands. 'calm' and 'rough' share one mean spectrum and the same
+    distribution of pixel values (uniform ±600 DN on every band): 'calm' varies smoothly (a
+    triangle wave across columns), 'rough' from pixel to pixel — only texture separates them.
+    'bright' has its own spectrum."""
+    rng = np.random.default_rng(seed)
+    rows, cols = shape
+    labels = np.ones(shape, np.uint8)
+    labels[:, cols // 3:] = 2
+    labels[:, 2 * cols // 3:] = 3
+    phase = (np.arange(cols) + rng.integers(40)) % 40
+    wave = 570.0 * (np.abs(phase - 20) / 10.0 - 1.0) + rng.uniform(-30.0, 30.0, shape)
+    white = rng.uniform(-600.0, 600.0, shape)
+    offset = np.select([labels == 1, labels == 2], [wave, white], 0.3 * white)
+    mean = np.where(labels == 3, 5000.0, 2000.0)
+    image = (mean + offset)[..., None] * np.linspace(1, 1.3, 4)
+    return np.clip(image, 1, 20000).astype(np.uint16), labels
+
+
+def training_set(image, labels, *, k, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    rows, cols, y = [], [], []
+    for index in range(SCHEMA.n_classes):
+        r, c = np.nonzero(labels == SCHEMA.ids[index])
+        pick = rng.choice(len(r), size=n, replace=False)
+        rows.append(r[pick])
+        cols.append(c[pick])
+        y.append(np.full(n, index))
+    y = np.concatenate(y)
+    return PatchSet(image, np.concatenate(rows), np.concatenate(cols), y, patch_size=k,
+                    scaling=SCALING), y
+
+
+def classify(learner, image):
+    h = learner.halo
+    strip = np.pad(SCALING.apply(image), ((h, h), (h, h), (0, 0)), mode="reflect")
+    return learner.predict_proba(strip)
+
+
+@pytest.mark.parametrize("cls", [LightGBMPixelClassifier, RandomForestPixelClassifier])
+def test_texture_window_learns_what_single_pixels_cannot(cls):
+    image, labels = texture_scene()
+    test_image, test_labels = texture_scene(seed=1)
+    scores = {}
+    for k in (1, 5):
+        patches, y = training_set(image, labels, k=k)
+        learner = cls(patch_size=k, n_classes=3, random_state=0, **FAST).fit(patches, y)
+        proba = classify(learner, test_image)
+        assert proba.shape == test_labels.shape + (3,)
+        np.testing.assert_allclose(proba.sum(axis=-1), 1.0, atol=1e-5)
+        pred = SCHEMA.to_ids(np.argmax(proba, axis=-1))
+        scores[k] = summary_scores(class_report(test_labels, pred, schema=SCHEMA))["macro_f1"]
+    assert scores[1] < 0.8            # pixels alone cannot tell calm from rough
+    assert scores[5] >= 0.95          # chance is 1/3
+
+
+def test_patch_training_and_strip_prediction_see_the_same_features():
+    """A learner fitted on patches predicts the training pixels from strips exactly as from
+    the features computed on the whole image."""
+    image, labels = texture_scene((40, 40))
+    patches, y = training_set(image, labels, k=5, n=50)
+    learner = LightGBMPixelClassifier(patch_size=5, n_classes=3, **FAST).fit(patches, y)
+    full = pixel_features(SCALING.apply(image), roles=default_roles(4), window=5)
+    by_table = learner.predict_proba_features(full[patches.rows, patches.cols])
+    by_strip = classify(learner, image)[patches.rows, patches.cols]
+    np.testing.assert_allclose(by_strip, by_table, atol=1e-6)
+
+
+def test_unseen_classes_get_zero_probability_columns():
+    image, labels = texture_scene((48, 48))
+    patches, y = training_set(image, labels, k=3, n=60)
+    keep = np.flatnonzero(y != 1)                      # class index 1 never seen
+    sub = PatchSet(image, patches.rows[keep], patches.cols[keep], y[keep], patch_size=3,
+                   scaling=SCALING)
+    learner = RandomForestPixelClassifier(patch_size=3, n_classes=4, n_estimators=20)
+    proba = classify(learner.fit(sub, y[keep]), image)
+    assert proba.shape == (48, 48, 4)
+    assert (proba[..., 1] == 0).all() and (proba[..., 3] == 0).all()
+    assert learner.classes_.tolist() == [0, 2]
+
+
+def test_same_seed_same_probabilities():
+    image, labels = texture_scene((48, 48))
+    patches, y = training_set(image, labels, k=3, n=80)
+    runs = [classify(LightGBMPixelClassifier(patch_size=3, n_classes=3, random_state=7,
+                                             **FAST).fit(patches, y), image) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_contract_attributes_and_params():
+    learner = LightGBMPixelClassifier(patch_size=7, n_classes=5, random_state=3)
+    assert learner.halo == 3
+    params = learner.get_params()
+    assert params["patch_size"] == 7 and params["n_classes"] == 5 and params["random_state"] == 3
+    assert not hasattr(learner, "model_")  # __init__ only stores parameters
+
+
+def test_phase_two_make_learner_builds_the_baselines():
+    from CSC_Application.learners import make_learner
+
+    for name, cls in (("lightgbm", LightGBMPixelClassifier), ("rf", RandomForestPixelClassifier)):
+        learner = make_learner(name, patch_size=3, n_bands=4, n_classes=3, seed=5,
+                               epochs=2, n_estimators=10)
+        assert isinstance(learner, cls)
+        assert (learner.patch_size, learner.n_classes, learner.random_state) == (3, 3, 5)
+        assert learner.n_estimators == 10
+
+
+def test_a_single_training_class_is_explained():
+    image, labels = texture_scene((48, 48))
+    patches, y = training_set(image, labels, k=1, n=30)
+    with pytest.raises(ClassificationError, match="hold 1 class"):
+        LightGBMPixelClassifier(patch_size=1, n_classes=3).fit(patches, np.zeros_like(y))
+
+
+def test_even_patch_size_is_refused():
+    image, labels = texture_scene((48, 48))
+    patches, y = training_set(image, labels, k=3, n=30)
+    with pytest.raises(PatchSizeError, match="odd integer"):
+        RandomForestPixelClassifier(patch_size=4, n_classes=3).fit(patches, y)
+
+
+def test_patch_size_must_match_the_patches():
+    image, labels = texture_scene((48, 48))
+    patches, y = training_set(image, labels, k=3, n=30)
+    with pytest.raises(PatchSizeError, match="same patch size"):
+        LightGBMPixelClassifier(patch_size=5, n_classes=3).fit(patches, y)
+
+
+def test_unknown_learner_name_is_explained():
+    with pytest.raises(ClassificationError, match="lightgbm or rf"):
+        make_baseline("svm", patch_size=3, n_classes=3)
+
+
+def test_predicting_before_fitting_is_explained():
+    with pytest.raises(ClassificationError, match="not fitted"):
+        LightGBMPixelClassifier(patch_size=1, n_classes=3).predict_proba(np.zeros((4, 4, 4)))

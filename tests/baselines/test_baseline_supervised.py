@@ -1,0 +1,159 @@
+"""The supervised baseline on labelled folders: ``csc baseline`` and ``run_baseline``."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from click.testing import CliRunner
+from rasterio.crs import CRS
+
+from baselines.supervised import balanced_sample, class_index_map, run_baseline
+from csc.classes import GLACIER
+from csc.cli import cli
+from csc.errors import ClassificationError, MissingLabelError
+from csc.rasters import write_class_raster, write_image
+
+TRANSFORM = Affine(10, 0, 500000, 0, -10, 7400000)
+UTM_24N = CRS.from_epsg(32624)
+
+
+def block_labels(shape, n_classes):
+    """Vertical bands of classes 1..n_classes."""
+    cols = shape[1]
+    labels = (np.arange(cols) // int(np.ceil(cols / n_classes)) + 1).astype(np.uint8)
+    return np.broadcast_to(labels, shape).copy()
+
+
+def image_from_labels(labels, *, seed, bands=4, noise=200):
+    """Each class has its own mean spectrum, plus noise: a learnable image."""
+    rng = np.random.default_rng(seed)
+    means = 1000 + 1500 * np.arange(int(labels.max()) + 1)[:, None] * np.linspace(1, 1.6, bands)
+    image = means[labels] + rng.normal(0, noise, labels.shape + (bands,))
+    return np.clip(image, 1, 65535).astype(np.uint16)
+
+
+def scene(folder, stem, *, seed, shape=(60, 90), n_classes=3, nodata_rows=0, labels=None):
+    """A 4-band image whose classes have their own mean spectra (a learnable answer), with
+    SCLS_ labels; optionally the first ``nodata_rows`` rows are nodata (0)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = block_labels(shape, n_classes) if labels is None else labels
+    image = image_from_labels(labels, seed=seed)
+    if nodata_rows:
+        image[:nodata_rows] = 0
+    write_image(folder / f"{stem}.tif", image, crs=UTM_24N, transform=TRANSFORM,
+                nodata=0 if nodata_rows else None)
+    write_class_raster(folder / f"SCLS_{stem}.tif", labels, schema=GLACIER, crs=UTM_24N,
+                       transform=TRANSFORM)
+    return folder / f"{stem}.tif"
+
+
+@pytest.fixture
+def folders(tmp_path):
+    train, test = tmp_path / "train", tmp_path / "test"
+    scene(train, "a", seed=1)
+    scene(train, "b", seed=2)
+    scene(test, "c", seed=3, nodata_rows=5)
+    return train, test, tmp_path / "out"
+
+
+@pytest.mark.parametrize("learner", ["lightgbm", "rf"])
+def test_cli_baseline_writes_maps_reports_and_summary(folders, learner):
+    train, test, out = folders
+    result = CliRunner().invoke(cli, ["baseline", str(train), str(test), "--out", str(out),
+                                      "--learner", learner, "--samples-per-class", "300",
+                                      "--window", "3", "--strip-rows", "16"])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "baseline_summary.csv")
+    assert summary["image"].tolist() == ["c"]
+    assert summary.loc[0, "learner"] == learner
+    assert summary.loc[0, "macro_f1"] >= 0.9           # chance is 1/3
+    report = pd.read_csv(out / f"BASE_c_{learner}.csv")
+    assert list(report.columns) == ["Class", "Precision", "Recall", "F1_score", "Support"]
+    assert report["Class"].tolist()[:3] == ["open water", "iceberg water", "melange"]
+    with rasterio.open(out / "c_classified.tif") as src, \
+            rasterio.open(test / "c.tif") as image:
+        classes = src.read(1)
+        assert src.crs == image.crs and src.transform == image.transform
+        assert src.shape == image.shape
+    assert (classes[:5] == 0).all()                   # nodata rows stay unlabelled
+    assert set(np.unique(classes[5:])) <= {1, 2, 3}
+    pixels = np.load(out / "c_base_{}_k3_pixels.npz".format(learner))
+    assert len(pixels["truth"]) == len(pixels["csc"]) == int(pixels["labelled_pixels"])
+    assert int(pixels["labelled_pixels"]) == 55 * 90
+    assert (pixels["truth"] > 0).all()
+    assert json.loads(str(pixels["schema"]))["name"] == "glacier"
+
+
+def test_results_do_not_depend_on_the_strip_height(folders):
+    train, test, out = folders
+    maps = []
+    for rows in (7, 1000):
+        run_baseline(train, test, out_dir=out / str(rows), schema=GLACIER, window=5,
+                     samples_per_class=200, strip_rows=rows,
+                     learner_options={"n_estimators": 30})
+        with rasterio.open(out / str(rows) / "c_classified.tif") as src:
+            maps.append(src.read(1))
+    np.testing.assert_array_equal(maps[0], maps[1])
+
+
+def test_same_seed_same_map(folders):
+    train, test, out = folders
+    maps = []
+    for run in ("x", "y"):
+        run_baseline(train, test, out_dir=out / run, schema=GLACIER, samples_per_class=100,
+                     seed=4, learner="rf", learner_options={"n_estimators": 20})
+        with rasterio.open(out / run / "c_classified.tif") as src:
+            maps.append(src.read(1))
+    np.testing.assert_array_equal(maps[0], maps[1])
+
+
+def test_balanced_sample_never_draws_unlabelled_or_nodata_pixels():
+    labels = block_labels((40, 60), 3)
+    labels[:, :5] = 0                     # unlabelled
+    valid = np.ones(labels.shape, bool)
+    valid[:10] = False                    # nodata
+    maps = [class_index_map(labels, valid, schema=GLACIER),
+            class_index_map(labels[::-1].copy(), valid, schema=GLACIER)]
+    picks, drawn = balanced_sample(maps, schema=GLACIER, samples_per_class=150, seed=0)
+    assert drawn == {1: 150, 2: 150, 3: 150, 4: 0, 5: 0, 6: 0, 7: 0}
+    for (rows, cols, y), index_map in zip(picks, maps):
+        assert (index_map[rows, cols] == y).all()
+        assert (index_map[rows, cols] >= 0).all()
+    total = sum(np.bincount(y, minlength=3)[:3] for _, _, y in picks)
+    assert total.tolist() == [150, 150, 150]
+
+
+def test_training_images_need_labels(tmp_path):
+    scene(tmp_path / "train", "a", seed=1)
+    (tmp_path / "train" / "SCLS_a.tif").unlink()
+    scene(tmp_path / "test", "c", seed=3)
+    with pytest.raises(MissingLabelError, match="SCLS_a.tif"):
+        run_baseline(tmp_path / "train", tmp_path / "test", out_dir=tmp_path / "out",
+                     schema=GLACIER)
+
+
+def test_single_labelled_class_is_explained(tmp_path):
+    scene(tmp_path / "train", "a", seed=1, labels=np.full((60, 90), 2, np.uint8))
+    scene(tmp_path / "test", "c", seed=3)
+    with pytest.raises(ClassificationError, match="1 class"):
+        run_baseline(tmp_path / "train", tmp_path / "test", out_dir=tmp_path / "out",
+                     schema=GLACIER)
+
+
+def test_cli_error_is_one_line(tmp_path):
+    scene(tmp_path / "train", "a", seed=1, labels=np.full((60, 90), 2, np.uint8))
+    scene(tmp_path / "test", "c", seed=3)
+    result = CliRunner().invoke(cli, ["baseline", str(tmp_path / "train"),
+                                      str(tmp_path / "test"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "at least two labelled classes" in result.output
+
+
+def test_cli_help_lists_the_learners():
+    result = CliRunner().invoke(cli, ["baseline", "--help"])
+    assert result.exit_code == 0
+    for text in ("--learner", "lightgbm", "rf", "--samples-per-class", "--window",
+                 "--band-roles"):
+        assert text in result.output
