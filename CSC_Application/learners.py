@@ -46,6 +46,7 @@ import inspect
 import logging
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from csc.errors import ClassificationError, PatchSizeError
 
@@ -131,12 +132,11 @@ def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3):
 def _split(n, fraction, rng):
     """Shuffled (train, validation) index arrays with ``fraction`` of ``n`` held out."""
     order = rng.permutation(n)
-    n_val = int(round(n * fraction)) if n > 1 else 0
-    n_val = min(max(n_val, 1 if n > 1 else 0), n - 1) if n > 1 else 0
+    n_val = min(max(int(round(n * fraction)), 1), n - 1) if n > 1 and fraction > 0 else 0
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-class PatchNetworkClassifier:
+class PatchNetworkClassifier(BaseEstimator):
     """The neural phase-two learner: the pixel MLP at K = 1, the compact patch CNN at K ≥ 3
     (``build_patch_network``), trained with Adam (1e-3, amsgrad) on an 80/20 split with early
     stopping on validation accuracy (``min_delta`` 0.005, best weights restored).
@@ -164,9 +164,6 @@ class PatchNetworkClassifier:
     @property
     def halo(self):
         return int(self.patch_size) // 2
-
-    def get_params(self):
-        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     def fit(self, patches, y):
         from csc.backend import setup_backend

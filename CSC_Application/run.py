@@ -5,7 +5,8 @@ For an image ``<stem>`` and experiment ``<exp>`` (``k<K>``, or ``<name>_k<K>`` w
 the outputs in ``out_dir`` are:
 
 - ``<stem>_classified.tif``: the class map on the input grid (colour table, nodata 0);
-- ``CSC_<exp>_<stem>.png``: image, validation labels, phase-one map and CSC map side by side;
+- ``CSC_<exp>_<stem>.png``: image, validation labels, phase-one map and CSC map side by side
+  (image and CSC map only when there are no labels);
 - ``<stem>_run.json``: options, versions, class counts, training history, timings;
 - with ``SCLS_<stem>`` beside the image: ``CNN_<stem>_<exp>.csv`` and ``CSC_<stem>_<exp>.csv``
   (per-class reports of the phase-one and CSC maps), ``CSC_<stem>_<exp>_confusion.png`` and
@@ -207,9 +208,10 @@ def _panels(path, image, truth, cnn_map, csc_map, *, schema, scores, exp, stem, 
         return f"{name}\nweighted F1 {f1:.3f}" if f1 is not None and np.isfinite(f1) else name
 
     panels = [("image", rgb, "rgb")]
-    if truth is not None:
+    if truth is not None:   # without labels: the image and the CSC map only
         panels.append(("validation labels", truth[sub], "classes"))
-    panels.append((caption("phase one (CNN tiles)", "cnn_weighted_f1"), cnn_map[sub], "classes"))
+        panels.append((caption("phase one (CNN tiles)", "cnn_weighted_f1"), cnn_map[sub],
+                       "classes"))
     name = f"CSC {exp} + calving front" if front else f"CSC {exp}"
     panels.append((caption(name, "csc_weighted_f1"), csc_map[sub], "classes"))
     return plot_panels(panels, path, schema=schema, title=f"{stem} — {exp}")
@@ -364,6 +366,7 @@ def classify_scene(scene, model, card, out_dir, options, *, progress=False, mode
                     "history": getattr(learner, "history_", {}),
                     "epochs_run": getattr(learner, "epochs_run_", None)},
         "strip_rows": strip_rows,
+        "front_enabled": _front_enabled(options, schema),
         "scores": scores,
         "front": front,
         "timings": timings,

@@ -4,8 +4,8 @@ The tile is generated strip by strip into a temporary GeoTIFF (never held whole 
 writing): smooth class regions with distinct spectra plus noise, so it is learnable. A small
 VGG16 (width 1/16, 32-pixel tiles) is trained for a few epochs on generated single-class tiles
 of the same spectra (in a child process, as a model would come pre-trained), then
-``csc classify``'s library call classifies the tile at K = 15 strip by strip. Prints the seconds of each step and the peak resident memory of the process
-(target ≤ 3 GB).
+``csc classify``'s library call classifies the tile at K = 15 strip by strip. Prints the
+seconds of each step and the peak resident memory of the process (target ≤ 3 GB).
 
     python benchmarks/full_tile.py [--quick] [--size 10980] [--patch-size 15]
                                    [--samples-per-class 20000] [--epochs 2] [--front]
@@ -178,7 +178,8 @@ def main(argv=None):
         print(f"  classes: {run['class_pixels']}")
         print(f"peak RSS {peak / 2**30:.2f} GiB (target ≤ 3 GB: "
               f"{'meets' if peak <= 3e9 else 'MISSES'}); the uint16 image alone is "
-              f"{pixels * 8 / 2**30:.2f} GiB, a float32 copy would be {pixels * 16 / 2**30:.2f} GiB")
+              f"{pixels * 8 / 2**30:.2f} GiB, a float32 copy would be "
+              f"{pixels * 16 / 2**30:.2f} GiB")
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -116,7 +116,8 @@ def run(data, *, quick=False, seed=0, per_class=3000):
     mean = (table.groupby("learner", sort=False)[["macro_f1", "macro_f1_present", "accuracy"]]
             .mean()
             .reset_index().assign(test_site="mean"))
-    return pd.concat([table, mean], ignore_index=True)
+    table = pd.concat([table, mean], ignore_index=True)
+    return table.astype({"train_points": "Int64", "test_points": "Int64"})
 
 
 def main(argv=None):

@@ -88,6 +88,21 @@ def test_known_front_is_found_with_sub_pixel_median_error(scene):
     assert result.length_px == pytest.approx(edge.sum(), rel=0.25)
 
 
+def test_unlabelled_gaps_of_manual_labels_are_bridged():
+    cm, edge = straight_scene()
+    gappy = cm.copy()
+    gappy[99:101, 20:180] = 0          # a 2-pixel gap between the ocean and the glacier
+    gappy[:100, 58:62] = 0             # a 4-pixel gap cutting the ocean in two
+    gappy[78:80, 60:140] = 0           # and one around the melange
+    result = extract_front(gappy, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1)
+    errors = front_errors(result.mask, edge, pixel_size=10.0)
+    assert errors["median_error_px"] <= 1.0
+    assert result.length_px == pytest.approx(edge.sum(), rel=0.1)
+    with pytest.raises(FrontError, match="do not meet"):
+        extract_front(gappy, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1, gap_fill=0,
+                      front_buffer=0)
+
+
 def test_straight_front_lies_on_the_glacier_ocean_boundary():
     cm, edge = straight_scene()
     result = extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1)

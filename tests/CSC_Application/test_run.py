@@ -13,8 +13,7 @@ from CSC_Application.run import SUMMARY_COLUMNS, ClassifyOptions, classify_path
 from csc.classes import ClassInfo, ClassSchema
 from csc.errors import (BandError, ClassificationError, ModelError, OutputError,
                         PatchSizeError)
-from phase2_data import (SCHEMA, image_for, nearest_mean_model, save_model, wavy_labels,
-                         write_scene)
+from phase2_data import image_for, nearest_mean_model, save_model, wavy_labels, write_scene
 
 SHAPE = (64, 96)
 
