@@ -27,7 +27,8 @@ import pandas as pd
 
 from CSC_Application.learners import LEARNERS, check_patch_size
 from csc import __version__
-from csc.errors import BandError, ClassificationError, CscError, FrontError, PatchSizeError
+from csc.errors import (BandError, ClassificationError, CscError, FrontError,
+                        LabelMismatchError, PatchSizeError)
 from csc.files import atomic_path, ensure_writable_dir, write_csv, write_json
 from csc.rasters import Image, raster_info, read_image, read_labels
 
@@ -259,6 +260,13 @@ def classify_scene(scene, model, card, out_dir, options, *, progress=False, mode
 
     info = raster_info(scene.image)
     check_model_bands(card, info, model_path)
+    if scene.labels is not None:   # fail before the work, not after it
+        labels_info = raster_info(scene.labels)
+        if labels_info.shape != info.shape:
+            raise LabelMismatchError(
+                f"label {scene.labels} is {labels_info.height}x{labels_info.width} pixels but "
+                f"image {scene.image} is {info.height}x{info.width}; labels are never resized, "
+                "fix the label raster")
     image = read_pixels(scene.image, bands=card.bands)
     height, width = image.shape
     n_valid = int(np.count_nonzero(image.valid))

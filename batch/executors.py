@@ -17,6 +17,7 @@ import socket
 import time
 import uuid
 
+from batch.jobs import OLD_TAG, PARTIAL_TAG
 from csc.errors import CscError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,11 @@ class ExecutorError(CscError, ValueError):
 
 
 class ClusterError(CscError, ConnectionError):
-    """The Dask scheduler cannot be reached."""
+    """The Dask cluster cannot be reached or started, or lacks a resource jobs ask for."""
+
+
+class JobFailedError(CscError, RuntimeError):
+    """Some images of a job could not be classified."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,17 +54,18 @@ class JobResult:
         return self.status == "done"
 
 
-def describe_error(exc):
-    """One line for the job list's Error column."""
+def describe_error(exc, *, limit=2000):
+    """One line (at most ``limit`` characters) for the job list's Error column."""
     text = str(exc) if isinstance(exc, CscError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def publish(partial, final):
     """Move the finished folder ``partial`` onto ``final`` (replacing an earlier result)."""
     old = None
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f".{final.name}{OLD_TAG}{os.getpid()}")
         os.replace(final, old)
     os.replace(partial, final)
     if old is not None:
@@ -71,7 +77,7 @@ def stale_folders(job):
     parent = job.out_dir.parent
     if not parent.is_dir():
         return []
-    prefixes = (f".{job.out_dir.name}.partial-", f".{job.out_dir.name}.old-")
+    prefixes = (f".{job.out_dir.name}{PARTIAL_TAG}", f".{job.out_dir.name}{OLD_TAG}")
     return sorted(p for p in parent.iterdir() if p.is_dir() and p.name.startswith(prefixes))
 
 
@@ -107,8 +113,8 @@ def run_job(job, defaults=None, *, tag, threads=None):
         frame = classify_path(job.data_source, job.model_path, partial, options, progress=False)
         failures = image_failures(frame)
         if failures:
-            raise RuntimeError(f"{len(failures)} of {len(frame)} image(s) failed: "
-                               + "; ".join(failures))
+            raise JobFailedError(f"{len(failures)} of {len(frame)} image(s) failed: "
+                                 + "; ".join(failures))
         if not (partial / SUMMARY).exists():  # a single image: classify writes no summary
             write_csv(partial / SUMMARY, frame)
         seconds = time.perf_counter() - start
@@ -120,7 +126,7 @@ def run_job(job, defaults=None, *, tag, threads=None):
         log.debug("job on line %d finished in %.1f s", job.line, seconds)
         return JobResult(row=job.row, status="done", seconds=seconds, images=len(frame),
                          host=host)
-    except Exception as exc:  # noqa: BLE001 - a failed job is recorded and the sweep goes on
+    except Exception as exc:  # a failed job is recorded and the sweep goes on
         log.debug("job on line %d failed", job.line, exc_info=True)
         return JobResult(row=job.row, status="failed", error=describe_error(exc),
                          seconds=time.perf_counter() - start, host=host)
@@ -142,7 +148,7 @@ class SequentialExecutor(contextlib.AbstractContextManager):
     description = "sequentially in this process"
 
     def __exit__(self, *exc):
-        return None
+        return False
 
     def run(self, jobs, defaults, *, tag):
         for job in jobs:
@@ -179,9 +185,14 @@ class DaskExecutor(contextlib.AbstractContextManager):
         from dask.distributed import Client, LocalCluster
 
         if self.workers:
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None,
-                                        silence_logs=logging.ERROR)
+            try:
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                            processes=True, dashboard_address=None,
+                                            silence_logs=logging.ERROR)
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                raise ClusterError(f"cannot start {self.workers} local Dask worker(s) ({exc}); "
+                                   "run with fewer --workers, or without --workers to run "
+                                   "the jobs in this process") from exc
             self.client = Client(self.cluster)
         else:
             try:
@@ -197,7 +208,6 @@ class DaskExecutor(contextlib.AbstractContextManager):
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-        return None
 
     def _resources(self, job):
         if job.gpu and self.scheduler:
@@ -207,13 +217,16 @@ class DaskExecutor(contextlib.AbstractContextManager):
     def run(self, jobs, defaults, *, tag):
         from dask.distributed import as_completed
 
-        if self.scheduler and any(job.gpu for job in jobs):
+        gpu_lines = [str(job.line) for job in jobs if job.gpu]
+        if self.scheduler and gpu_lines:
             offered = [w.get("resources", {}) for w in
                        self.client.scheduler_info().get("workers", {}).values()]
             if not any(r.get("GPU") for r in offered):
-                log.warning("jobs ask for a GPU but no worker of %s offers the resource GPU yet; "
-                            "they wait until one does (dask worker %s --resources GPU=1)",
-                            self.scheduler, self.scheduler)
+                raise ClusterError(
+                    f"the jobs on line(s) {', '.join(gpu_lines)} ask for a GPU but no worker of "
+                    f"the cluster at {self.scheduler} offers the resource GPU; start GPU "
+                    f"workers with `dask worker {self.scheduler} --resources GPU=1`, or set "
+                    "their GPU column to 0")
         token = uuid.uuid4().hex[:8]
         futures, owners = [], {}
         for job in jobs:
@@ -229,9 +242,11 @@ class DaskExecutor(contextlib.AbstractContextManager):
     def _result(future, job):
         try:
             return future.result()
-        except Exception as exc:  # noqa: BLE001 - a lost worker fails the job, not the sweep
+        except Exception as exc:  # a lost worker fails the job, not the sweep
+            log.debug("job on line %d: no result from Dask", job.line, exc_info=True)
             return JobResult(row=job.row, status="failed",
-                             error=f"the worker running it was lost: {describe_error(exc)}")
+                             error=f"Dask returned no result ({describe_error(exc)}); the "
+                                   "worker may have run out of memory or been killed")
 
 
 def make_executor(*, workers=None, scheduler=None):

@@ -23,14 +23,15 @@ from pathlib import Path
 import pandas as pd
 
 from csc.errors import CscError, JobListError
-
 from CSC_Application.learners import LEARNERS
 
 #: Values of the ``Done`` column.
 PENDING, DONE, FAILED = 0, 1, -1
 #: Column names the published job lists misspelt, and the name they stand for.
 ALIASES = {"EportShortHand": "ExpShortHand"}
-PARTIAL_TAG = ".partial-"
+#: Temporary folders beside a job's output folder: ``.<name>.partial-<pid>`` while it runs,
+#: ``.<name>.old-<pid>`` while an earlier result is being replaced.
+PARTIAL_TAG, OLD_TAG = ".partial-", ".old-"
 
 
 # -- cell parsers: text -> value, ValueError with the reason -------------------------------
@@ -162,6 +163,7 @@ class Job:
     """One validated row of a job list."""
 
     row: int              # 0-based position among the job list's rows
+    line: int             # line of the job list the row is on (the header is line 1)
     model: str
     model_path: Path
     data_source: Path
@@ -174,18 +176,8 @@ class Job:
     options: dict = dataclasses.field(default_factory=dict)  # ClassifyOptions fields set by the row
 
     @property
-    def line(self):
-        """Line of the job list this job is on (the header is line 1)."""
-        return self.row + 2
-
-    @property
     def exp(self):
         return self.options.get("exp")
-
-    @property
-    def name(self):
-        """A short label for logs: the output folder name."""
-        return self.out_dir.name
 
     def partial_dir(self, tag):
         """The temporary folder the job writes into before it is moved onto ``out_dir``."""
@@ -212,22 +204,48 @@ def read_table(path):
     path = Path(path)
     if not path.is_file():
         raise JobListError(f"{path}: no such job list; give the CSV with one row per job")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    if not header or not any(h.strip() for h in header):
-        raise JobListError(f"{path}: empty job list; the first line must name the columns "
-                           f"({', '.join(REQUIRED)} …)")
+    try:
+        header, lines = _scan(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise JobListError(f"{path}: not a readable CSV job list ({exc}); save it as "
+                           "comma-separated UTF-8 text") from exc
     header = [h.strip() for h in header]
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise JobListError(f"{path}: column(s) {', '.join(repeated)} appear more than once; "
                            "keep one of each")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                        skip_blank_lines=True)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                            skip_blank_lines=True, index_col=False)
+    except pd.errors.ParserError as exc:
+        raise JobListError(f"{path}: not a readable CSV job list ({' '.join(str(exc).split())}); "
+                           "save it as comma-separated UTF-8 text") from exc
     table.columns = header
     table = table.apply(lambda col: col.str.strip())
     _check_columns(table.columns, path)
+    # line numbers of the rows, for messages (blank lines are skipped)
+    table.attrs["lines"] = lines if len(lines) == len(table) else None
     return table
+
+
+def _scan(path):
+    """The header cells and the line number of each non-blank row; rows with cells beyond
+    the header are an error."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise JobListError(f"{path}: empty job list; the first line must name the columns "
+                               f"({', '.join(REQUIRED)} …)")
+        lines = []
+        for row in reader:
+            if len(row) > len(header) and any(cell.strip() for cell in row[len(header):]):
+                raise JobListError(f"{path} line {reader.line_num} has {len(row)} cells but the "
+                                   f"header names {len(header)} columns; remove the extra cells "
+                                   "or name their column")
+            if row:
+                lines.append(reader.line_num)
+    return header, lines
 
 
 def canonical_name(column):
@@ -273,13 +291,14 @@ def parse_jobs(table, *, path, models_dir):
     if table.empty:
         raise JobListError(f"{path}: the job list has no rows; add one row per job")
     base = path.resolve().parent
+    lines = table.attrs.get("lines")
     problems = []
     cards = {}
     jobs = []
     owners = {}
     for row, record in enumerate(table.to_dict("records")):
         cells = {canonical_name(k): v for k, v in record.items()}
-        line = row + 2
+        line = lines[row] if lines else row + 2
         bad = []
 
         def note(column, reason, _line=line, _cells=cells, _bad=bad):
@@ -327,8 +346,8 @@ def parse_jobs(table, *, path, models_dir):
             continue
         options = {COLUMN_BY_NAME[n].option: v for n, v in values.items()
                    if COLUMN_BY_NAME[n].option}
-        jobs.append(Job(row=row, model=values["Model"], model_path=_model_path(values["Model"],
-                                                                               models_dir),
+        jobs.append(Job(row=row, line=line, model=values["Model"],
+                        model_path=_model_path(values["Model"], models_dir),
                         data_source=source, out_dir=out_dir, patch_size=values["PatchSize"],
                         tile_size=card.tile_size, bands=card.n_bands,
                         done=values.get("Done", PENDING), gpu=values.get("GPU", False),

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from csc.files import write_csv
-
 from batch.executors import JOB_RECORD, SUMMARY
 from batch.jobs import COLUMNS, DONE, FAILED
+from csc.files import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ def job_scores(job, experiment):
 
     ``experiment`` names the run in the output folder (``ClassifyOptions.experiment``)."""
     from csc.errors import MissingLabelError
-
     from CSC_Application.summary import headline, pool_run, run_scores
 
     scores = {}
@@ -74,7 +72,7 @@ def job_row(job, *, done, defaults, error=""):
         if job.out_dir.is_dir():
             try:
                 scores.update(job_scores(job, options["experiment"]))
-            except Exception as exc:  # noqa: BLE001 - one unreadable result must not hide the rest
+            except (OSError, ValueError, KeyError) as exc:  # one bad result hides no other
                 log.warning("line %d: cannot summarise %s: %s", job.line, job.out_dir, exc)
                 status, error = "unreadable", str(exc)
         else:
@@ -89,7 +87,9 @@ def sweep_summary(jobs, *, done, defaults=None, errors=None):
     errors = errors or {}
     rows = [job_row(job, done=done.get(job.row, job.done), defaults=defaults,
                     error=errors.get(job.row, "")) for job in jobs]
-    return pd.DataFrame(rows)
+    summary = pd.DataFrame(rows)
+    summary["images"] = summary["images"].astype("Int64")
+    return summary
 
 
 def write_sweep_report(jobs_csv, jobs, *, done, defaults=None, errors=None):
@@ -130,6 +130,7 @@ def plot_sweep(summary, folder):
         ax.set_title(title)
         ax.set_xlabel("patch size K")
         ax.set_ylabel("F1 pooled over images")
+        ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     _patch_ticks(axes, summary)
     if groups:
@@ -156,7 +157,7 @@ def plot_sweep(summary, folder):
 
 
 def _patch_ticks(axes, summary):
-    sizes = sorted(set(int(k) for k in summary["PatchSize"].dropna()))
+    sizes = sorted({int(k) for k in summary["PatchSize"].dropna()})
     for ax in axes:
         if sizes:
             ax.set_xticks(sizes)

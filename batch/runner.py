@@ -13,11 +13,10 @@ import os
 import shutil
 from pathlib import Path
 
-from csc.errors import JobListError
-from csc.files import write_csv
-
 from batch.executors import make_executor, stale_folders
 from batch.jobs import DONE, FAILED, PENDING, parse_jobs, read_table
+from csc.errors import JobListError
+from csc.files import write_csv
 
 log = logging.getLogger(__name__)
 

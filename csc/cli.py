@@ -478,10 +478,6 @@ def baseline_command(train_dir, test_dir, out_dir, learner, samples_per_class, w
 # --- batch sweeps ---------------------------------------------------------------------------
 # (csc batch)
 
-def _batch_front(ctx, param, value):
-    return None if value is None else {"auto": None, "1": True, "0": False}[value]
-
-
 @cli.command("batch")
 @click.argument("jobs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--models-dir", required=True,
@@ -511,8 +507,9 @@ def _batch_front(ctx, param, value):
 @click.option("--seed", type=int, default=None, help="Default Seed of every job.")
 @click.option("--phase2", type=click.Choice(["nn", "mlp", "lightgbm", "rf"]), default=None,
               help="Default Phase2 learner.")
-@click.option("--front", type=click.Choice(["auto", "1", "0"]), default=None,
-              callback=_batch_front, help="Default Front: extract the calving front.")
+@click.option("--front/--no-front", default=None,
+              help="Default Front: extract the calving front, or not (default: when the class "
+                   "schema has ocean and glacier roles).")
 def batch_command(jobs, models_dir, workers, scheduler, retry_failed, **options):
     """Run the experiments of the job list JOBS (a CSV, one row per job).
 

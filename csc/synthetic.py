@@ -2,9 +2,11 @@
 
 A scene is a fjord of open water (1) with a zone of scattered icebergs (2), a band of ice
 melange (3) packed against an irregular calving front, a crevassed glacier tongue (4) under a
-snowy upper glacier (5), and rock valley walls (7) carrying snow patches (6). Pixel spectra are
-drawn from Sentinel-2 surface reflectance of real glacier surfaces (:mod:`csc.spectra`), lit by
-a low Arctic sun over a synthetic terrain (hillshade and cast shadows), with sensor noise.
+snowy upper glacier (5), and rock valley walls (7) carrying snow (6): a few snowfields on
+plateaus and upper slopes, some against the snow of the upper glacier, and small patches.
+Pixel spectra are drawn from Sentinel-2 surface reflectance of real glacier surfaces
+(:mod:`csc.spectra`), lit by a low Arctic sun over a synthetic terrain (hillshade and cast
+shadows), with sensor noise.
 
 The scenes are hard in the way real ones are: iceberg water, melange and open water share the
 same two spectra (water, and an ice/snow mix for bergs and fragments) and differ by texture
@@ -42,6 +44,10 @@ OPEN_WATER, ICEBERG_WATER, MELANGE, GLACIER_ICE, SNOW_ON_ICE, SNOW_ON_ROCK, ROCK
 OCEAN = (OPEN_WATER, ICEBERG_WATER, MELANGE)
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
+SNOW_DAMPING, SNOW_SIGMA = 0.9, 20.0
+OUTCROPS = 0.03
+FINE_RELIEF = 2.0
+LIT_SMOOTH = 10.0
 
 
 @dataclasses.dataclass
@@ -392,18 +398,21 @@ def _lookup(values, index):
 
 # --- light ----------------------------------------------------------------------------------
 
-def _illumination(dem, *, sun_azimuth, sun_elevation):
+def _illumination(dem, *, sun_azimuth, sun_elevation, pixel_size=PIXEL_SIZE, shadows=True):
     """Direct-light factor of each pixel: 1 on flat ground in sun, higher on slopes facing the
-    sun, 0 in cast shadow or on slopes facing away (north-up grid, 10 m pixels)."""
+    sun, 0 in cast shadow (unless ``shadows`` is false) or on slopes facing away (north-up
+    grid of ``pixel_size`` m)."""
     el, az = np.radians(sun_elevation), np.radians(sun_azimuth)
-    gy, gx = np.gradient(dem, PIXEL_SIZE)
+    gy, gx = np.gradient(dem, pixel_size)
     east, north = -gx, gy                      # rows run south
     sun = np.array([np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)])
     incidence = (east * sun[0] + north * sun[1] + sun[2]) / np.sqrt(gx ** 2 + gy ** 2 + 1)
     direct = np.clip(incidence, 0, None) / np.sin(el)
+    if not shadows:
+        return direct.astype(np.float32)
     # Cast shadows along the columns (the sun is in the south at a Sentinel-2 overpass): a
     # pixel is shaded when terrain to its south rises above the sun ray through it.
-    reach = dem - np.arange(dem.shape[0], dtype=np.float32)[:, None] * PIXEL_SIZE * np.tan(el)
+    reach = dem - np.arange(dem.shape[0], dtype=np.float32)[:, None] * pixel_size * np.tan(el)
     horizon = np.maximum.accumulate(reach[::-1], axis=0)[::-1]
     shaded = np.zeros(dem.shape, bool)
     shaded[:-1] = horizon[1:] > reach[:-1] + 0.5
@@ -492,22 +501,146 @@ def _render(rng, truth, layout, cover, berg_snow, direct):
 
 # --- labels ---------------------------------------------------------------------------------
 
-def _snow_on_rock(rng, classes, dem, direct):
-    """Snow patches on the walls: up high, in gullies and on benches (gentle slopes)."""
+def _snowfields(rng, classes, dem, *, sun, gully, budget):
+    """Contiguous snowfields on the walls: perennial snow on plateaus, benches and upper
+    slopes, the first one against the snow of the upper glacier where that meets rock.
+
+    Fields are irregular blobs about 110-200 px across (scaled down in scenes under 512 px),
+    drawn out along the contours and reaching a little down gullies, never onto the cliffs
+    just above the fjord. They lie high up, where the snow surface (:func:`_snow_filled`)
+    would be about as lit as the glacier's; they are added until they cover about ``budget``
+    pixels, at least two (three from 768 px). ``gully`` is the normalised local hollowness.
+    Returns a boolean mask of rock pixels."""
+    shape = classes.shape
+    rock = classes == ROCK
+    fields = np.zeros(shape, bool)
+    if not rock.any():
+        return fields
+    scale = min(1.0, min(shape) / 512)
+    wanted = 3 if min(shape) >= 768 else 2
+    ocean = np.isin(classes, OCEAN)
+    buffer = 20 * scale
+    high = (dem - dem[rock].min()) / max(float(np.ptp(dem[rock])), 1.0)
+    outline = np.clip(_noise(rng, shape, 4.0 * scale + 1.0, beta=2.5), -1.5, 1.5)
+
+    # Centres are drawn on a coarse grid, where distances and light are cheap and close enough.
+    step = max(1, min(shape) // 256)
+    grid = (slice(None, None, step),) * 2
+    to_valley = step * ndimage.distance_transform_edt(rock[grid])
+    to_ocean = step * ndimage.distance_transform_edt(~ocean[grid])
+    to_firn = step * ndimage.distance_transform_edt(classes[grid] != SNOW_ON_ICE)
+    rows, cols = np.ogrid[0:shape[0]:step, 0:shape[1]:step]
+    to_border = np.minimum(np.minimum(rows, shape[0] - 1 - rows),
+                           np.minimum(cols, shape[1] - 1 - cols))
+    coarse = dem[grid]
+    settled = coarse - SNOW_DAMPING * (coarse - ndimage.gaussian_filter(coarse, SNOW_SIGMA / step))
+    lit = np.abs(_illumination(settled, pixel_size=PIXEL_SIZE * step, shadows=False, **sun) - 1)
+    lit = ndimage.gaussian_filter(lit, LIT_SMOOTH * scale / step)
+    weight = np.exp(2.5 * high[grid] - 6.0 * lit)
+    free, made = rock[grid] & (to_ocean > buffer), 0
+    for _ in range(10):
+        if made >= wanted and np.count_nonzero(fields) >= budget:
+            break
+        # Fields stay near the budget: once it is mostly spent, only small ones are added.
+        left = max(budget - np.count_nonzero(fields), 0)
+        radius = min(rng.uniform(55, 100) * scale, max(55 * scale, np.sqrt(1.2 * left / np.pi)))
+        aspect, turn = rng.uniform(1.0, 1.5), rng.uniform(-0.5, 0.5)
+        inside = free & (to_border > 0.6 * radius) & (to_ocean > radius + buffer)
+        beside_firn = inside & (to_firn > 0.15 * radius) & (to_firn < 0.45 * radius)
+        if made == 0 and beside_firn.any():
+            candidates = beside_firn
+        else:
+            candidates = inside & (to_valley > 0.6 * radius)
+            if not candidates.any():
+                candidates = inside if inside.any() else free
+        if not candidates.any():
+            break
+        if (candidates & (lit < 0.15)).any():
+            candidates &= lit < 0.15
+        flat = np.flatnonzero(candidates)
+        p = weight.ravel()[flat]
+        i, j = np.divmod(flat[rng.choice(flat.size, p=p / p.sum())], free.shape[1])
+        cy, cx = i * step, j * step
+        # Long axis along the wall: across the local gradient of the distance to the valley.
+        near = (slice(max(i - 2, 0), i + 3), slice(max(j - 2, 0), j + 3))
+        gy, gx = (float(g.mean()) for g in np.gradient(to_valley[near]))
+        angle = np.arctan2(gy, -gx) + turn
+        reach = int(np.ceil(1.55 * radius * np.sqrt(aspect))) + 2
+        top, left_col = max(cy - reach, 0), max(cx - reach, 0)
+        win = (slice(top, cy + reach + 1), slice(left_col, cx + reach + 1))
+        dy = (np.arange(top, min(cy + reach + 1, shape[0])) - cy)[:, None]
+        dx = (np.arange(left_col, min(cx + reach + 1, shape[1])) - cx)[None, :]
+        along = dy * np.cos(angle) + dx * np.sin(angle)
+        across = dx * np.cos(angle) - dy * np.sin(angle)
+        rho = np.hypot(along / np.sqrt(aspect), across * np.sqrt(aspect)) / radius
+        land = rock[win] & (high[win] > high[cy, cx] - 0.3)
+        # Snow stays where its surface is about as lit as the glacier's: no steep sunny faces.
+        at = np.array(np.broadcast_arrays((dy + cy) / step, (dx + cx) / step))
+        land &= ndimage.map_coordinates(lit, at, order=1, mode="nearest") < 0.3
+        pad = int(np.ceil(buffer)) + 1
+        outer = (slice(max(top - pad, 0), cy + reach + 1 + pad),
+                 slice(max(left_col - pad, 0), cx + reach + 1 + pad))
+        if ocean[outer].any():
+            shore = ndimage.distance_transform_edt(~ocean[outer])
+            land &= shore[top - outer[0].start:, left_col - outer[1].start:][
+                :land.shape[0], :land.shape[1]] > buffer
+        blob = (rho + 0.2 * outline[win] - 0.06 * np.clip(gully[win], -2, 2) < 1) & land
+        labels, n = ndimage.label(blob)
+        if n == 0:
+            continue
+        own = labels[cy - top, cx - left_col]
+        blob = labels == own if own else _largest(blob)
+        fields[win] |= ndimage.binary_fill_holes(blob) & land
+        free &= step * ndimage.distance_transform_edt(~fields[grid]) > 0.5 * radius + 10
+        made += 1
+    return fields
+
+
+def _snow_filled(dem, fields, *, damping=SNOW_DAMPING, sigma=SNOW_SIGMA):
+    """The terrain under snowfields: drifted snow fills the gullies and evens out the rock's
+    relief finer than about ``sigma`` px (by ``damping``), with a feathered edge."""
+    out = dem.copy()
+    labels, _ = ndimage.label(fields)
+    pad = int(3 * sigma)
+    for box in ndimage.find_objects(labels):
+        outer = tuple(slice(max(b.start - pad, 0), b.stop + pad) for b in box)
+        sub = dem[outer]
+        cover = damping * ndimage.gaussian_filter(fields[outer].astype(np.float32), 2.0)
+        smooth = ndimage.gaussian_filter(sub, sigma, mode="nearest", truncate=3.0)
+        fine = sub - ndimage.gaussian_filter(sub, FINE_RELIEF, mode="nearest")
+        out[outer] = sub - cover * (sub - fine - smooth)
+    return out
+
+
+def _snow_on_rock(rng, classes, dem, *, sun):
+    """Snow on the walls and the terrain under it: a few large snowfields (about four fifths
+    of the snow), and small patches up high, in gullies and on benches (gentle slopes);
+    together about 7-11 % of the scene. Returns the class map and the snow-filled DEM."""
     rock = classes == ROCK
     if not rock.any():
-        return classes
-    high = (dem - dem[rock].min()) / max(float(np.ptp(dem[rock])), 1.0)
+        return classes, dem
     gully = ndimage.gaussian_filter(dem, 4) - dem
     gully /= max(float(gully[rock].std()), 1e-6)
+    target = rng.uniform(0.07, 0.11) * classes.size
+    fields = _snowfields(rng, classes, dem, sun=sun, gully=gully,
+                         budget=rng.uniform(0.75, 0.85) * target)
+    high = (dem - dem[rock].min()) / max(float(np.ptp(dem[rock])), 1.0)
+    direct = _illumination(dem, **sun)
     score = (1.6 * high - 2.0 * np.abs(direct - 1) + 0.35 * np.clip(gully, -2, 2)
              + 0.6 * _noise(rng, classes.shape, 4, beta=2.0))
-    share = rng.uniform(0.08, 0.22)
-    patches = rock & (score > np.quantile(score[rock], 1 - share))
+    rest = rock & ~fields
+    share = np.clip((target - np.count_nonzero(fields)) / max(np.count_nonzero(rest), 1),
+                    0.015, 0.22)
+    patches = rest & (score > np.quantile(score[rest], 1 - share)) if rest.any() else rest
     patches = _drop_small(ndimage.binary_opening(patches, structure=_CROSS), 12)
+    # Rock crops out through the fields here and there, on knobs and ribs rather than hollows.
+    crops = np.zeros_like(fields)
+    if fields.any():
+        knobs = _noise(rng, classes.shape, 1.0, beta=1.5) - 0.5 * np.clip(gully, -2, 2)
+        crops = fields & (knobs > np.quantile(knobs[fields], 1 - OUTCROPS))
     out = classes.copy()
-    out[patches] = SNOW_ON_ROCK
-    return out
+    out[(fields & ~crops) | patches] = SNOW_ON_ROCK
+    return out, _snow_filled(dem, fields)
 
 
 def _boundary_line(inner, outer):
@@ -588,9 +721,9 @@ def make_scene(size, *, seed):
     classes = layout.classes
     cover, berg_snow, freeboard = _ice_pieces(rng, classes)
     dem = layout.dem + freeboard
-    direct = _illumination(dem, sun_azimuth=rng.uniform(165, 195),
-                           sun_elevation=rng.uniform(28, 42))
-    truth = _snow_on_rock(rng, classes, dem, direct)
+    sun = {"sun_azimuth": rng.uniform(165, 195), "sun_elevation": rng.uniform(28, 42)}
+    truth, dem = _snow_on_rock(rng, classes, dem, sun=sun)
+    direct = _illumination(dem, **sun)
     image = _render(rng, truth, layout, cover, berg_snow, direct)
 
     glacier = np.isin(truth, (GLACIER_ICE, SNOW_ON_ICE))

@@ -11,9 +11,10 @@ import rasterio
 
 from CSC_Application.run import SUMMARY_COLUMNS, ClassifyOptions, classify_path
 from csc.classes import ClassInfo, ClassSchema
-from csc.errors import (BandError, ClassificationError, ModelError, OutputError,
-                        PatchSizeError)
-from phase2_data import image_for, nearest_mean_model, save_model, wavy_labels, write_scene
+from csc.errors import (BandError, ClassificationError, LabelMismatchError, ModelError,
+                        OutputError, PatchSizeError)
+from phase2_data import (SCHEMA, image_for, nearest_mean_model, save_model, wavy_labels,
+                         write_scene)
 
 SHAPE = (64, 96)
 
@@ -295,3 +296,14 @@ def test_lightgbm_phase_two(tmp_path, phase_one, options):
     info = json.loads((tmp_path / "out" / "s_run.json").read_text())
     assert info["learner"]["class"] == "LightGBMPixelClassifier"
     assert info["learner"]["params"]["patch_size"] == 3
+
+
+def test_label_raster_of_another_size(tmp_path, phase_one, options):
+    from csc.rasters import write_class_raster
+
+    path = write_scene(tmp_path, "s", wavy_labels(SHAPE))
+    write_class_raster(tmp_path / "SCLS_s.tif", wavy_labels((64, 64)), schema=SCHEMA)
+    with pytest.raises(LabelMismatchError, match=r"SCLS_s\.tif is 64x64 pixels but image "
+                                                 r".*s\.tif is 64x96"):
+        classify_path(path, phase_one, tmp_path / "out", options())
+    assert not (tmp_path / "out" / "s_classified.tif").exists()

@@ -82,18 +82,6 @@ def train_model(path, scenes):
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_study(tmp_path_factory):
-    """(models folder, scenes folder, three-band scenes folder) shared by the sweep tests."""
-    root = tmp_path_factory.mktemp("study")
-    scenes = write_scenes(root / "scenes")
-    models = root / "models"
-    models.mkdir()
-    train_model(models / f"{MODEL}.keras", scenes)
-    rgb = write_scenes(root / "rgb_scenes", seeds=(0,), bands=3)
-    return models, scenes, rgb
-
-
 def write_jobs(path, rows, *, header=("Model", "DataSource", "OutFolder", "ExpShortHand", "Dims",
                                       "PatchSize", "TileSize", "WholeImage", "Patience",
                                       "Done")):

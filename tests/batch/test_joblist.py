@@ -160,3 +160,43 @@ def test_example_job_list_names_only_valid_columns():
     assert {canonical_name(c) for c in table.columns} <= set(COLUMN_BY_NAME)
     assert sorted(set(table["PatchSize"].astype(int))) == [1, 3, 5, 7, 15]
     assert (table["Done"] == "0").all()
+
+
+def test_line_numbers_count_blank_lines(workspace):
+    study, models = workspace
+    path = study / "jobs.csv"
+    path.write_text(HEADER + "\nvgg16_t32,scenes,out/a,hh,4,3,32,1,5,0\n\n"
+                             "vgg16_t32,scenes,out/b,hh,4,9.5,32,1,5,0\n")
+    with pytest.raises(JobListError, match=r"line 4, PatchSize '9\.5': not a whole number"):
+        read_jobs(path, models_dir=models)
+
+
+def test_row_with_too_many_cells_is_a_job_list_error(workspace):
+    study, models = workspace
+    path = write_list(study, "vgg16_t32,scenes,out/a,hh,4,3,32,1,5,0,extra,cells")
+    with pytest.raises(JobListError, match="line 2 has 12 cells but the header names 10 columns"):
+        read_jobs(path, models_dir=models)
+
+
+def test_non_utf8_job_list_is_a_job_list_error(workspace):
+    study, models = workspace
+    path = study / "jobs.csv"
+    path.write_bytes(HEADER.encode() + "\nvgg16_t32,scènes,out,hh,4,3,32,1,5,0\n".encode("latin-1"))
+    with pytest.raises(JobListError, match="not a readable CSV job list.*UTF-8"):
+        read_jobs(path, models_dir=models)
+
+
+def test_a_job_list_being_run_by_another_sweep_is_refused(workspace):
+    import os
+
+    from batch.runner import run_sweep
+
+    study, models = workspace
+    path = write_list(study, "vgg16_t32,scenes,out,hh,4,3,32,1,5,0")
+    lock = study / ".jobs.csv.lock"
+    lock.write_text(f"{os.getppid()}\n")  # a live process other than this one
+    with pytest.raises(JobListError, match=rf"being run by process {os.getppid()}.*delete the "
+                                           "lock file"):
+        run_sweep(path, models_dir=models, progress=False)
+    assert lock.read_text() == f"{os.getppid()}\n"
+    assert not (study / "out_patch3").exists()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import rasterio
 from sklearn.metrics import f1_score
-from sweep_data import FAST, MODEL, tiny_study, write_jobs  # noqa: F401 - fixture
+from sweep_data import FAST, MODEL, write_jobs
 
 from batch.report import F1_PLOT, RUNTIME_PLOT, SUMMARY_NAME
 from batch.runner import run_sweep
@@ -51,6 +51,9 @@ def pooled_f1(folder, scenes):
 def test_sequential_sweep_marks_jobs_and_pools_scores(tiny_study, tmp_path):
     models, scenes, _ = tiny_study
     jobs = write_jobs(tmp_path / "jobs.csv", job_rows(scenes, [1, 3]))
+    stale = tmp_path / "out" / f".run_patch1.partial-{2**22 + 7}"  # left by a killed sweep
+    stale.mkdir(parents=True)
+    (stale / "scene1_classified.tif").write_bytes(b"half written")
     summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False)
 
     table = read_done(jobs)
@@ -76,7 +79,7 @@ def test_sequential_sweep_marks_jobs_and_pools_scores(tiny_study, tmp_path):
     assert set(summary["SamplesPerClass"]) == {200}
     for plot in (F1_PLOT, RUNTIME_PLOT):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(tmp_path.glob(".*"))  # no lock file or temporary folder left
+    assert not list(tmp_path.rglob(".*"))  # no lock file or temporary folder left
 
     # a second run finds nothing to do and leaves the results untouched
     stamp = (tmp_path / "out" / "run_patch1" / "job.json").stat().st_mtime_ns
@@ -171,13 +174,19 @@ def test_killed_sweep_resumes_without_duplicate_or_partial_outputs(tiny_study, t
     jobs = write_jobs(tmp_path / "jobs.csv", job_rows(scenes, [1, 3, 5]))
     command = [sys.executable, "-m", "csc", "-q", "batch", str(jobs), "--models-dir",
                str(models), "--samples-per-class", "200", "--epochs", "2", "--batch-size",
-               "64", "--front", "0"]
+               "64", "--no-front"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+    out = tmp_path / "out"
+
+    def second_job_running():
+        return (read_done(jobs)["Done"].tolist()[0] == "1"
+                and bool(list(out.glob(".run_patch3.partial-*"))))
+
     try:
-        wait_for(lambda: read_done(jobs)["Done"].tolist()[0] == "1" or proc.poll() is not None,
-                 timeout=300, what="the first job to finish")
+        wait_for(lambda: second_job_running() or proc.poll() is not None, timeout=300,
+                 what="the first job to finish and the second to start")
         assert proc.poll() is None, proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -191,13 +200,14 @@ def test_killed_sweep_resumes_without_duplicate_or_partial_outputs(tiny_study, t
     stamp = (first / "job.json").stat().st_mtime_ns
     assert read_done(jobs)["Done"].tolist()[1:] == ["0", "0"]
     assert (tmp_path / f".{jobs.name}.lock").exists()  # left behind by the killed sweep
+    assert list(out.glob(".run_patch3.partial-*"))     # the killed job's unfinished outputs
+    assert not (out / "run_patch3").exists()
 
     summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False)
 
     assert read_done(jobs)["Done"].tolist() == ["1", "1", "1"]
     assert list(summary["status"]) == ["done"] * 3
     assert (first / "job.json").stat().st_mtime_ns == stamp  # the first job did not run again
-    out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == ["run_patch1", "run_patch3", "run_patch5"]
     for k in (1, 3, 5):
         folder = out / f"run_patch{k}"

@@ -15,6 +15,7 @@ from csc.classes import GLACIER
 from csc.cli import cli
 from csc.errors import CscError, SceneSizeError
 from csc.rasters import raster_info, read_image, read_labels
+from csc.tiling import tile_grid, window_sums
 
 CLASSES = set(range(1, 8))
 OCEAN = (1, 2, 3)
@@ -75,6 +76,24 @@ def test_shapes_types_and_bands(scene):
 def test_every_class_is_present(size, seed):
     truth = synthetic.make_scene(size, seed=seed).truth
     assert set(np.unique(truth).tolist()) == CLASSES
+
+
+@pytest.mark.parametrize("seed", [0, 11])
+def test_snow_on_rock_forms_fields_that_hold_pure_tiles(seed):
+    # Phase one needs whole 50x50 tiles of snow on rock: from 512 px the walls carry a few
+    # snowfields, each holding pure tiles, besides the small patches; the class stays a
+    # plausible share of the scene and meets the snow on ice somewhere (context decides).
+    truth = synthetic.make_scene(512, seed=seed).truth
+    snow_on_rock = truth == 6
+    assert 0.05 <= snow_on_rock.mean() <= 0.12
+    rows, cols = tile_grid(truth.shape, 50, 25)
+    pure = window_sums(snow_on_rock, 50, rows, cols) >= 0.95 * 50 * 50
+    fields, _ = ndimage.label(snow_on_rock)
+    per_field = np.bincount([np.bincount(fields[r:r + 50, c:c + 50].ravel())[1:].argmax() + 1
+                             for r, c in zip(rows[pure], cols[pure])])
+    assert np.count_nonzero(per_field >= 2) >= 2, per_field
+    assert _touches(snow_on_rock, truth == 5).sum() >= 10
+    assert len(np.unique(fields)) - 1 >= 6      # and small scattered patches
 
 
 def test_spectra_order_like_sentinel2(scene):
