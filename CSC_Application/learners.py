@@ -90,7 +90,7 @@ def dense_units(patch_size):
     return (64, 32, 16) if k <= 3 else (512, 64, 32)
 
 
-def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3):
+def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3, seed=None):
     """The phase-two network for K×K patches of ``n_bands`` scaled bands → softmax over class
     INDEX 0..n_classes-1. One builder for every odd K:
 
@@ -103,7 +103,11 @@ def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3):
     dozen steps even on the small training sets of small images.
 
     Only Conv2D (VALID, stride 1), Flatten, Dense and BatchNormalization layers are used, so
-    ``CSC_Application.fcn.fully_convolutional`` converts it exactly. Not compiled."""
+    ``CSC_Application.fcn.fully_convolutional`` converts it exactly. Not compiled.
+
+    With ``seed`` every layer's initial weights come from its own seeded initialiser, so a
+    network is reproducible even when other threads draw from Python's global ``random``
+    (as in a Dask worker)."""
     import keras
     from keras import layers, regularizers
 
@@ -112,19 +116,28 @@ def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3):
         raise ClassificationError(f"a phase-two learner needs at least two classes, got "
                                   f"{n_classes}; check the class schema")
     reg = regularizers.L2(l2) if l2 else None
+    layer_seeds = iter(range(0 if seed is None else int(seed) * 100, 10**9))
+
+    def init():
+        return ("glorot_uniform" if seed is None
+                else keras.initializers.GlorotUniform(seed=next(layer_seeds)))
+
     inputs = keras.Input(shape=(k, k, int(n_bands)), name="patches")
     x = inputs
     for i in range(conv_count(k)):
         x = layers.Conv2D(CONV_FILTERS, (3, 3), padding="valid", activation="relu",
-                          kernel_regularizer=reg, name=f"conv{i + 1}")(x)
+                          kernel_regularizer=reg, kernel_initializer=init(),
+                          name=f"conv{i + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     first, *rest = dense_units(k)
-    x = layers.Dense(first, activation="relu", kernel_regularizer=reg, name="dense1")(x)
+    x = layers.Dense(first, activation="relu", kernel_regularizer=reg, kernel_initializer=init(),
+                     name="dense1")(x)
     x = layers.BatchNormalization(momentum=0.9, name="batchnorm")(x)
     for i, units in enumerate(rest, start=2):
-        x = layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense{i}")(x)
+        x = layers.Dense(units, activation="relu", kernel_regularizer=reg,
+                         kernel_initializer=init(), name=f"dense{i}")(x)
     outputs = layers.Dense(int(n_classes), activation="softmax", dtype="float32",
-                           name="predictions")(x)
+                           kernel_initializer=init(), name="predictions")(x)
     kind = "mlp" if k == 1 else "cnn"
     return keras.Model(inputs, outputs, name=f"csc_{kind}_k{k}")
 
@@ -186,7 +199,8 @@ class PatchNetworkClassifier(BaseEstimator):
         setup_backend(seed=int(self.random_state))
         rng = np.random.default_rng(self.random_state)
         train, val = _split(len(y), self.validation_fraction, rng)
-        model = build_patch_network(k, n_bands, self.n_classes, l2=self.l2)
+        model = build_patch_network(k, n_bands, self.n_classes, l2=self.l2,
+                                    seed=int(self.random_state))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate,
                                                       amsgrad=True),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -205,7 +219,8 @@ class PatchNetworkClassifier(BaseEstimator):
         log.info("training the K=%d %s on %d patches (%d for validation)", k,
                  "MLP" if k == 1 else "CNN", len(train), len(val))
         history = model.fit(train_ds, validation_data=val_ds, epochs=int(self.epochs),
-                            callbacks=callbacks, verbose=0)
+                            callbacks=callbacks, verbose=0,
+                            shuffle=False)  # the dataset shuffles itself from the seed
         self.history_ = {key: [float(v) for v in values]
                          for key, values in history.history.items()}
         self.epochs_run_ = len(next(iter(self.history_.values()), []))

@@ -105,16 +105,22 @@ def check_model_bands(card, info, model_path=None):
 
 def read_pixels(path, *, bands, scan_rows=1024):
     """Read an image in its native dtype as one pixel-interleaved (rows, cols, bands) array,
-    strip by strip (no second full-size copy), with its validity mask."""
+    strip by strip (no second full-size copy), with its validity mask (a read-only all-True
+    view when an integer image has no nodata value)."""
     info = raster_info(path)
     bands = tuple(bands) if bands is not None else tuple(range(1, info.count + 1))
-    data = np.empty((info.height, info.width, len(bands)), dtype=np.dtype(info.dtype))
-    valid = np.empty((info.height, info.width), dtype=bool)
+    dtype = np.dtype(info.dtype)
+    data = np.empty((info.height, info.width, len(bands)), dtype=dtype)
+    # without a nodata value an integer image is valid everywhere: a read-only view, no memory
+    all_valid = info.nodata is None and dtype.kind != "f"
+    valid = (np.broadcast_to(np.True_, (info.height, info.width)) if all_valid
+             else np.empty((info.height, info.width), dtype=bool))
     for r0 in range(0, info.height, scan_rows):
         r1 = min(r0 + scan_rows, info.height)
         part = read_image(path, bands=bands, window=(r0, r1))
         data[r0:r1] = part.data
-        valid[r0:r1] = part.valid
+        if not all_valid:
+            valid[r0:r1] = part.valid
     return Image(data=data, info=info, valid=valid, bands=bands)
 
 
@@ -290,6 +296,8 @@ def classify_scene(scene, model, card, out_dir, options, *, progress=False, mode
                             seed=options.seed, path=scene.image)
     patches = PatchSet(image.data, sample.rows, sample.cols, schema.to_index(sample.labels),
                        patch_size=k, scaling=card.scaling)
+    if scene.labels is None:   # the phase-one map is only scored and drawn beside labels
+        cnn_map = None
     learner = make_learner(options.phase2, patch_size=k, n_bands=card.n_bands,
                            n_classes=schema.n_classes, seed=options.seed, epochs=options.epochs,
                            patience=options.patience, batch_size=options.batch_size,

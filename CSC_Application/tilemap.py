@@ -65,7 +65,8 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
         confidence[sel] = conf
     grid = ids.reshape(len(row_origins), len(col_origins))
     class_map = grid[_owners(height, tile, row_origins)][:, _owners(width, tile, col_origins)]
-    class_map[~valid] = 0
+    if not valid.all():
+        class_map[~valid] = 0
     n_low = int(np.count_nonzero((confidence < float(min_confidence)) & (confidence > 0)))
     if n_low:
         log.info("%d of %d tiles below --min-confidence %.2f are left unlabelled", n_low,

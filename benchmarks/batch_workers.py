@@ -61,6 +61,11 @@ def timed_sweep(folder, data, models, workers):
     return time.perf_counter() - start, summary
 
 
+def job_seconds(summary):
+    seconds = summary["seconds"]
+    return f"jobs {seconds.sum():.1f} s in all, {seconds.mean():.1f} s each on average"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller scenes")
@@ -78,9 +83,10 @@ def main(argv=None):
               f"{time.perf_counter() - t:.1f} s; {len(JOBS)} jobs, cores: "
               f"{len(os.sched_getaffinity(0))}", flush=True)
         one, summary_one = timed_sweep(root / "one", data, models, 1)
-        print(f"--workers 1: {one:.1f} s", flush=True)
+        print(f"--workers 1: {one:.1f} s ({job_seconds(summary_one)})", flush=True)
         many, summary_many = timed_sweep(root / "many", data, models, args.workers)
-        print(f"--workers {args.workers}: {many:.1f} s", flush=True)
+        print(f"--workers {args.workers}: {many:.1f} s ({job_seconds(summary_many)})",
+              flush=True)
         print(f"speed-up (1 worker / {args.workers} workers): {one / many:.2f}x")
         same = summary_one[SCORES].equals(summary_many[SCORES])
         print(f"same scores: {same}")

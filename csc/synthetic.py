@@ -10,8 +10,9 @@ shadows), with sensor noise.
 
 The scenes are hard in the way real ones are: iceberg water, melange and open water share the
 same two spectra (water, and an ice/snow mix for bergs and fragments) and differ by texture
-only; snow on ice and snow on rock are the same snow and differ only by what surrounds them.
-Labels (``SCLS_``) leave thin unlabelled gaps along some class boundaries, like manual ones;
+only; snow on ice and snow on rock are the same snow and differ only by what surrounds them
+(rock around a patch; rocks poking through a snowfield, whose surface is lit like the
+glacier's). Labels (``SCLS_``) leave thin unlabelled gaps along some class boundaries, like manual ones;
 ``EDGE_`` holds the calving front and ``VM_`` the valley margins as 1-pixel lines, both on the
 glacier side of the boundary (glacier pixels touching ocean, and touching rock or snow on rock).
 
@@ -33,6 +34,7 @@ from csc import spectra
 from csc.classes import GLACIER
 from csc.errors import SceneSizeError
 from csc.rasters import write_class_raster, write_image
+from csc.tiling import window_sums
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,6 @@ OPEN_WATER, ICEBERG_WATER, MELANGE, GLACIER_ICE, SNOW_ON_ICE, SNOW_ON_ROCK, ROCK
 OCEAN = (OPEN_WATER, ICEBERG_WATER, MELANGE)
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
-SNOW_DAMPING, SNOW_SIGMA = 0.9, 20.0
-OUTCROPS = 0.03
-FINE_RELIEF = 2.0
-LIT_SMOOTH = 10.0
 
 
 @dataclasses.dataclass
@@ -145,7 +143,8 @@ class _Layout:
     classes: np.ndarray    # uint8: ocean zones, glacier ice, snow on ice, rock (7)
     dem: np.ndarray        # float32 metres
     crevasses: np.ndarray  # float32 (2, rows, cols): dark trough and bright ridge strength
-    debris: np.ndarray     # float32 rock fraction on the glacier (moraines)
+    debris: np.ndarray     # float32 rock fraction: moraines on the glacier (and outcrops in
+                           # snowfields on rock, added after the layout)
     foliation: np.ndarray  # float32 flow-parallel brightness streaks
 
 
@@ -489,7 +488,8 @@ def _render(rng, truth, layout, cover, berg_snow, direct):
     firn = np.flatnonzero(flat == SNOW_ON_ICE)
     image[firn] = snow(firn) * crevassed(firn)
     patches = np.flatnonzero(flat == SNOW_ON_ROCK)
-    image[patches] = snow(patches)
+    grit = layout.debris.ravel()[patches, None]            # rock poking through snowfields
+    image[patches] = (1 - grit) * snow(patches) + grit * draw("rock", patches) * light(patches)
     rock = np.flatnonzero(flat == ROCK)
     image[rock] = draw("rock", rock) * light(rock)
 
@@ -501,27 +501,43 @@ def _render(rng, truth, layout, cover, berg_snow, direct):
 
 # --- labels ---------------------------------------------------------------------------------
 
-def _snowfields(rng, classes, dem, *, sun, gully, budget):
-    """Contiguous snowfields on the walls: perennial snow on plateaus, benches and upper
-    slopes, the first one against the snow of the upper glacier where that meets rock.
+#: Snow lying on the walls damps the rock's relief between these Gaussian scales (px) by
+#: this share: drifts fill the gullies and cover the ribs.
+_SNOW_SCALES = (2.0, 20.0)
+_SNOW_DAMPING = 0.9
 
-    Fields are irregular blobs about 110-200 px across (scaled down in scenes under 512 px),
+
+def _snow_surface(dem, *, scales=_SNOW_SCALES, damping=_SNOW_DAMPING):
+    """The surface of snow lying on the terrain ``dem``: drifted snow fills the gullies and
+    evens out the ribs, so relief between the two Gaussian ``scales`` (px) is damped by
+    ``damping``; the finest roughness and the lie of the land stay."""
+    fine, broad = scales
+    band = (ndimage.gaussian_filter(dem, fine, mode="nearest")
+            - ndimage.gaussian_filter(dem, broad, mode="nearest", truncate=3.0))
+    return dem - damping * band
+
+
+def _snowfields(rng, classes, dem, *, high, sun, gully, budget):
+    """Contiguous snowfields on the walls: perennial snow on plateaus, benches and upper
+    slopes, one of them (where the walls allow) against the snow of the upper glacier.
+
+    Fields are irregular blobs about 120-200 px across (scaled down in scenes under 512 px),
     drawn out along the contours and reaching a little down gullies, never onto the cliffs
-    just above the fjord. They lie high up, where the snow surface (:func:`_snow_filled`)
-    would be about as lit as the glacier's; they are added until they cover about ``budget``
-    pixels, at least two (three from 768 px). ``gully`` is the normalised local hollowness.
-    Returns a boolean mask of rock pixels."""
+    just above the fjord. They lie high up, where their snow surface would face the sun about
+    as squarely as the glacier does. They are added until they cover about ``budget`` pixels
+    and at least two (three from 768 px) hold three whole 50 px tiles each (from 512 px; a
+    field holding none is dropped). ``high`` is the height on the walls scaled 0..1 and
+    ``gully`` the normalised local hollowness. Returns a boolean mask of rock pixels."""
     shape = classes.shape
     rock = classes == ROCK
     fields = np.zeros(shape, bool)
     if not rock.any():
         return fields
     scale = min(1.0, min(shape) / 512)
+    small = scale ** 1.5                # fields shrink faster than the walls in small scenes
     wanted = 3 if min(shape) >= 768 else 2
     ocean = np.isin(classes, OCEAN)
     buffer = 20 * scale
-    high = (dem - dem[rock].min()) / max(float(np.ptp(dem[rock])), 1.0)
-    outline = np.clip(_noise(rng, shape, 4.0 * scale + 1.0, beta=2.5), -1.5, 1.5)
 
     # Centres are drawn on a coarse grid, where distances and light are cheap and close enough.
     step = max(1, min(shape) // 256)
@@ -532,22 +548,26 @@ def _snowfields(rng, classes, dem, *, sun, gully, budget):
     rows, cols = np.ogrid[0:shape[0]:step, 0:shape[1]:step]
     to_border = np.minimum(np.minimum(rows, shape[0] - 1 - rows),
                            np.minimum(cols, shape[1] - 1 - cols))
-    coarse = dem[grid]
-    settled = coarse - SNOW_DAMPING * (coarse - ndimage.gaussian_filter(coarse, SNOW_SIGMA / step))
-    lit = np.abs(_illumination(settled, pixel_size=PIXEL_SIZE * step, shadows=False, **sun) - 1)
-    lit = ndimage.gaussian_filter(lit, LIT_SMOOTH * scale / step)
-    weight = np.exp(2.5 * high[grid] - 6.0 * lit)
-    free, made = rock[grid] & (to_ocean > buffer), 0
-    for _ in range(10):
-        if made >= wanted and np.count_nonzero(fields) >= budget:
+    surface = _snow_surface(dem[grid], scales=tuple(s / step for s in _SNOW_SCALES))
+    glare = np.abs(_illumination(surface, pixel_size=PIXEL_SIZE * step, shadows=False, **sun)
+                   - 1)
+    glare = ndimage.gaussian_filter(glare, 10 * scale / step)
+    weight = np.exp(2.5 * high[grid] - 6.0 * glare)
+    free, made, firn_tries = rock[grid] & (to_ocean > buffer), 0, 3
+    for _ in range(12):
+        area = np.count_nonzero(fields)
+        if ((made >= wanted and budget - area < 0.5 * np.pi * (60 * small) ** 2)
+                or area >= 1.25 * budget):
             break
-        # Fields stay near the budget: once it is mostly spent, only small ones are added.
-        left = max(budget - np.count_nonzero(fields), 0)
-        radius = min(rng.uniform(55, 100) * scale, max(55 * scale, np.sqrt(1.2 * left / np.pi)))
-        aspect, turn = rng.uniform(1.0, 1.5), rng.uniform(-0.5, 0.5)
+        # Fields share the budget: once it is mostly spent, only small ones are added.
+        left = max(budget - area, 0) / max(wanted - made, 1)
+        radius = min(rng.uniform(60, 100) * small, max(60 * small, np.sqrt(1.2 * left / np.pi)))
+        aspect, turn = rng.uniform(1.0, 1.3), rng.uniform(-0.5, 0.5)
         inside = free & (to_border > 0.6 * radius) & (to_ocean > radius + buffer)
         beside_firn = inside & (to_firn > 0.15 * radius) & (to_firn < 0.45 * radius)
-        if made == 0 and beside_firn.any():
+        beside = firn_tries > 0 and beside_firn.any()
+        firn_tries -= 1
+        if beside:
             candidates = beside_firn
         else:
             candidates = inside & (to_valley > 0.6 * radius)
@@ -555,8 +575,8 @@ def _snowfields(rng, classes, dem, *, sun, gully, budget):
                 candidates = inside if inside.any() else free
         if not candidates.any():
             break
-        if (candidates & (lit < 0.15)).any():
-            candidates &= lit < 0.15
+        if (candidates & (glare < 0.15)).any():
+            candidates &= glare < 0.15
         flat = np.flatnonzero(candidates)
         p = weight.ravel()[flat]
         i, j = np.divmod(flat[rng.choice(flat.size, p=p / p.sum())], free.shape[1])
@@ -574,9 +594,6 @@ def _snowfields(rng, classes, dem, *, sun, gully, budget):
         across = dx * np.cos(angle) - dy * np.sin(angle)
         rho = np.hypot(along / np.sqrt(aspect), across * np.sqrt(aspect)) / radius
         land = rock[win] & (high[win] > high[cy, cx] - 0.3)
-        # Snow stays where its surface is about as lit as the glacier's: no steep sunny faces.
-        at = np.array(np.broadcast_arrays((dy + cy) / step, (dx + cx) / step))
-        land &= ndimage.map_coordinates(lit, at, order=1, mode="nearest") < 0.3
         pad = int(np.ceil(buffer)) + 1
         outer = (slice(max(top - pad, 0), cy + reach + 1 + pad),
                  slice(max(left_col - pad, 0), cx + reach + 1 + pad))
@@ -584,48 +601,71 @@ def _snowfields(rng, classes, dem, *, sun, gully, budget):
             shore = ndimage.distance_transform_edt(~ocean[outer])
             land &= shore[top - outer[0].start:, left_col - outer[1].start:][
                 :land.shape[0], :land.shape[1]] > buffer
-        blob = (rho + 0.2 * outline[win] - 0.06 * np.clip(gully[win], -2, 2) < 1) & land
+        outline = np.clip(_noise(rng, rho.shape, 4.0 * scale + 1.0, beta=2.5), -1.5, 1.5)
+        blob = (rho + 0.15 * outline - 0.05 * np.clip(gully[win], -2, 2) < 1) & land
         labels, n = ndimage.label(blob)
         if n == 0:
             continue
         own = labels[cy - top, cx - left_col]
         blob = labels == own if own else _largest(blob)
-        fields[win] |= ndimage.binary_fill_holes(blob) & land
-        free &= step * ndimage.distance_transform_edt(~fields[grid]) > 0.5 * radius + 10
-        made += 1
+        blob = ndimage.binary_fill_holes(blob) & land
+        # From 512 px a field counts once it holds three whole 50 px tiles (25 px apart) and
+        # stays if it holds one and lies against the glacier's snow.
+        tiles = 3 if scale < 1 else _whole_tiles(blob, top, left_col)
+        taken = fields.copy()
+        taken[win] |= blob
+        free &= step * ndimage.distance_transform_edt(~taken[grid]) > radius + 10
+        if tiles >= 3 or (beside and tiles >= 1):
+            fields = taken
+            made += tiles >= 3
+            firn_tries = 0 if beside else firn_tries
     return fields
 
 
-def _snow_filled(dem, fields, *, damping=SNOW_DAMPING, sigma=SNOW_SIGMA):
-    """The terrain under snowfields: drifted snow fills the gullies and evens out the rock's
-    relief finer than about ``sigma`` px (by ``damping``), with a feathered edge."""
+def _whole_tiles(mask, top, left, *, tile=50, stride=25, share=0.95):
+    """How many ``tile`` px squares on the scene's ``stride`` grid lie (by ``share``) in
+    ``mask``, a window whose first pixel is at (``top``, ``left``) in the scene."""
+    first = [(-start) % stride for start in (top, left)]
+    if any(f + tile > n for f, n in zip(first, mask.shape)):
+        return 0
+    rows, cols = (np.arange(f, n - tile + 1, stride) for f, n in zip(first, mask.shape))
+    rows, cols = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
+    return int(np.count_nonzero(window_sums(mask, tile, rows, cols) >= share * tile * tile))
+
+
+def _snow_filled(dem, fields):
+    """``dem`` with the snow surface (:func:`_snow_surface`) over ``fields``, feathered into
+    the bare rock around them; computed field by field, in windows."""
     out = dem.copy()
     labels, _ = ndimage.label(fields)
-    pad = int(3 * sigma)
-    for box in ndimage.find_objects(labels):
+    pad = int(3 * _SNOW_SCALES[1]) + 1
+    for k, box in enumerate(ndimage.find_objects(labels), start=1):
         outer = tuple(slice(max(b.start - pad, 0), b.stop + pad) for b in box)
-        sub = dem[outer]
-        cover = damping * ndimage.gaussian_filter(fields[outer].astype(np.float32), 2.0)
-        smooth = ndimage.gaussian_filter(sub, sigma, mode="nearest", truncate=3.0)
-        fine = sub - ndimage.gaussian_filter(sub, FINE_RELIEF, mode="nearest")
-        out[outer] = sub - cover * (sub - fine - smooth)
+        cover = ndimage.gaussian_filter((labels[outer] == k).astype(np.float32), 2.0)
+        out[outer] += cover * (_snow_surface(dem[outer]) - dem[outer])
     return out
 
 
 def _snow_on_rock(rng, classes, dem, *, sun):
-    """Snow on the walls and the terrain under it: a few large snowfields (about four fifths
-    of the snow), and small patches up high, in gullies and on benches (gentle slopes);
-    together about 7-11 % of the scene. Returns the class map and the snow-filled DEM."""
+    """Snow on the walls, and the terrain under it: a few large snowfields (most of the snow)
+    with rock poking through here and there, and small patches up high, in gullies and on
+    benches (gentle slopes); together about 7-12 % of the scene.
+
+    Returns the class map, the direct-light factor (:func:`_illumination` of the terrain
+    with the snowfields' surface) and the share of rock seen in each pixel of the fields'
+    outcrops (0 elsewhere). Like moraine on glacier ice, the outcrops belong to their
+    snowfield's class, as a labeller outlining the field has it."""
     rock = classes == ROCK
     if not rock.any():
-        return classes, dem
+        return classes, _illumination(dem, **sun), np.zeros(classes.shape, np.float32)
+    high = (dem - dem[rock].min()) / max(float(np.ptp(dem[rock])), 1.0)
     gully = ndimage.gaussian_filter(dem, 4) - dem
     gully /= max(float(gully[rock].std()), 1e-6)
-    target = rng.uniform(0.07, 0.11) * classes.size
-    fields = _snowfields(rng, classes, dem, sun=sun, gully=gully,
-                         budget=rng.uniform(0.75, 0.85) * target)
-    high = (dem - dem[rock].min()) / max(float(np.ptp(dem[rock])), 1.0)
-    direct = _illumination(dem, **sun)
+    target = rng.uniform(0.07, 0.10) * classes.size
+    fields = _snowfields(rng, classes, dem, high=high, sun=sun, gully=gully,
+                         budget=rng.uniform(0.8, 0.9) * target)
+    # Light on the terrain under the fields' snow surface (bare rock is lit as before).
+    direct = _illumination(_snow_filled(dem, fields), **sun)
     score = (1.6 * high - 2.0 * np.abs(direct - 1) + 0.35 * np.clip(gully, -2, 2)
              + 0.6 * _noise(rng, classes.shape, 4, beta=2.0))
     rest = rock & ~fields
@@ -633,14 +673,17 @@ def _snow_on_rock(rng, classes, dem, *, sun):
                     0.015, 0.22)
     patches = rest & (score > np.quantile(score[rest], 1 - share)) if rest.any() else rest
     patches = _drop_small(ndimage.binary_opening(patches, structure=_CROSS), 12)
-    # Rock crops out through the fields here and there, on knobs and ribs rather than hollows.
-    crops = np.zeros_like(fields)
+    # Rocks poke through about 3 % of the fields, scattered, a little more on knobs and ribs
+    # than in hollows: seen from close by, a snowfield on rock is not the glacier's snow.
+    outcrops = np.zeros(classes.shape, np.float32)
     if fields.any():
-        knobs = _noise(rng, classes.shape, 1.0, beta=1.5) - 0.5 * np.clip(gully, -2, 2)
-        crops = fields & (knobs > np.quantile(knobs[fields], 1 - OUTCROPS))
+        knobs = ndimage.gaussian_filter(rng.standard_normal(classes.shape, dtype=np.float32), 0.7)
+        knobs = knobs / knobs.std() - 0.2 * np.clip(gully, -2, 2)
+        above = knobs - np.quantile(knobs[fields], 0.97)
+        outcrops[fields] = np.where(above[fields] > 0, np.clip(0.6 + above[fields], 0, 1), 0)
     out = classes.copy()
-    out[(fields & ~crops) | patches] = SNOW_ON_ROCK
-    return out, _snow_filled(dem, fields)
+    out[fields | patches] = SNOW_ON_ROCK
+    return out, direct, outcrops
 
 
 def _boundary_line(inner, outer):
@@ -722,8 +765,8 @@ def make_scene(size, *, seed):
     cover, berg_snow, freeboard = _ice_pieces(rng, classes)
     dem = layout.dem + freeboard
     sun = {"sun_azimuth": rng.uniform(165, 195), "sun_elevation": rng.uniform(28, 42)}
-    truth, dem = _snow_on_rock(rng, classes, dem, sun=sun)
-    direct = _illumination(dem, **sun)
+    truth, direct, outcrops = _snow_on_rock(rng, classes, dem, sun=sun)
+    layout = dataclasses.replace(layout, debris=np.maximum(layout.debris, outcrops))
     image = _render(rng, truth, layout, cover, berg_snow, direct)
 
     glacier = np.isin(truth, (GLACIER_ICE, SNOW_ON_ICE))
