@@ -59,8 +59,22 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 # ------------------------------------------------------------------------------------------
 # results
 # ------------------------------------------------------------------------------------------
+class TracedLines:
+    """Lengths of ordered (row, col) pixel runs ``lines`` with an optional ``pixel_size``."""
+
+    @property
+    def length_px(self):
+        return float(sum(_path_length(line, (1.0, 1.0)) for line in self.lines))
+
+    @property
+    def length_m(self):
+        if self.pixel_size is None:
+            return None
+        return float(sum(_path_length(line, self.pixel_size) for line in self.lines))
+
+
 @dataclasses.dataclass
-class FrontResult:
+class FrontResult(TracedLines):
     """A calving front found in a class map.
 
     ``lines`` are the ordered front pieces as ``(n, 2)`` arrays of (row, col) pixel indexes;
@@ -72,16 +86,6 @@ class FrontResult:
     glacier: np.ndarray
     ocean: np.ndarray
     pixel_size: tuple = None
-
-    @property
-    def length_px(self):
-        return float(sum(_path_length(line, (1.0, 1.0)) for line in self.lines))
-
-    @property
-    def length_m(self):
-        if self.pixel_size is None:
-            return None
-        return float(sum(_path_length(line, self.pixel_size) for line in self.lines))
 
     @property
     def n_pixels(self):

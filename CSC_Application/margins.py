@@ -10,8 +10,8 @@ from scipy import ndimage as ndi
 from csc.errors import FrontError
 from csc.files import write_json
 
-from CSC_Application.front import (_path_length, _pixel_size_xy, _split_runs, _write_errors,
-                                   boundary_runs, front_errors, lines_geojson,
+from CSC_Application.front import (TracedLines, _path_length, _pixel_size_xy, _split_runs,
+                                   _write_errors, boundary_runs, front_errors, lines_geojson,
                                    metric_pixel_size, read_line_raster, runs_mask)
 
 log = logging.getLogger(__name__)
@@ -25,22 +25,12 @@ DEFAULT_MIN_ROCK_PIXELS = 500
 
 
 @dataclasses.dataclass
-class MarginResult:
+class MarginResult(TracedLines):
     """Rock-class outlines: ordered (row, col) runs ``lines`` and their raster ``mask``."""
 
     mask: np.ndarray
     lines: list
     pixel_size: tuple = None
-
-    @property
-    def length_px(self):
-        return float(sum(_path_length(line, (1.0, 1.0)) for line in self.lines))
-
-    @property
-    def length_m(self):
-        if self.pixel_size is None:
-            return None
-        return float(sum(_path_length(line, self.pixel_size) for line in self.lines))
 
 
 def drop_small(mask, min_pixels):

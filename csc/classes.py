@@ -55,7 +55,8 @@ class ClassSchema:
             raise SchemaError(f"class schema {self.name!r}: ids must be 1..254 (0 is unlabelled), "
                               f"found {bad}")
         if self.front is not None and self.front.id in ids:
-            raise SchemaError(f"class schema {self.name!r}: front id {self.front.id} is also a class")
+            raise SchemaError(f"class schema {self.name!r}: front id {self.front.id} is also "
+                              "a class")
 
     # -- lookups -------------------------------------------------------------------------
     @property

@@ -2,7 +2,6 @@
 
 Stages are imported inside the commands that need them, so ``csc --help`` is fast and does not
 load TensorFlow."""
-import functools
 import logging
 import sys
 from pathlib import Path

@@ -62,4 +62,5 @@ def load_card(model_path):
     try:
         return ModelCard.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path}: sidecar is not valid ({exc}); re-save it with `csc train`") from exc
+        raise ModelError(f"{path}: sidecar is not valid ({exc}); "
+                         "re-save it with `csc train`") from exc

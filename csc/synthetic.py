@@ -12,9 +12,10 @@ The scenes are hard in the way real ones are: iceberg water, melange and open wa
 same two spectra (water, and an ice/snow mix for bergs and fragments) and differ by texture
 only; snow on ice and snow on rock are the same snow and differ only by what surrounds them
 (rock around a patch; rocks poking through a snowfield, whose surface is lit like the
-glacier's). Labels (``SCLS_``) leave thin unlabelled gaps along some class boundaries, like manual ones;
-``EDGE_`` holds the calving front and ``VM_`` the valley margins as 1-pixel lines, both on the
-glacier side of the boundary (glacier pixels touching ocean, and touching rock or snow on rock).
+glacier's). Labels (``SCLS_``) leave thin unlabelled gaps along some class boundaries, like
+manual ones; ``EDGE_`` holds the calving front and ``VM_`` the valley margins as 1-pixel lines,
+both on the glacier side of the boundary (glacier pixels touching ocean, and touching rock or
+snow on rock).
 
 Geometry is in pixels of 10 m (UTM zone 24N, East Greenland); every scene of a seed is
 reproducible byte for byte.

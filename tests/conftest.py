@@ -8,21 +8,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from affine import Affine  # noqa: E402
-from rasterio.crs import CRS  # noqa: E402
 
 from csc.classes import ClassInfo, ClassSchema  # noqa: E402
 from csc.rasters import write_class_raster, write_image  # noqa: E402
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-UTM_24N = CRS.from_epsg(32624)  # East Greenland
-
-
-def shared_data(name):
-    """Path to a real data set in ../shared/data, or skip the test with the reason."""
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"real data {path} is absent (it lives in ../shared/data beside the repo)")
-    return path
+from raster_factory import (UTM_24N, block_labels, image_from_labels,  # noqa: E402,F401
+                            shared_data)
 
 
 @pytest.fixture
@@ -36,25 +26,6 @@ def three_classes():
     return ClassSchema(classes=(ClassInfo(1, "water", "#1f78b4"),
                                 ClassInfo(2, "sediment", "#d9b365"),
                                 ClassInfo(3, "vegetation", "#33a02c")), name="river")
-
-
-def block_labels(shape, n_classes, *, block=None):
-    """Vertical bands of classes 1..n_classes (a known answer for tiling and metrics)."""
-    rows, cols = shape
-    block = block or int(np.ceil(cols / n_classes))
-    labels = (np.arange(cols) // block + 1).clip(1, n_classes).astype(np.uint8)
-    return np.broadcast_to(labels, shape).copy()
-
-
-def image_from_labels(labels, *, bands=4, seed=0, noise=200, dtype=np.uint16):
-    """A learnable image: each class has its own mean spectrum, plus noise."""
-    rng = np.random.default_rng(seed)
-    means = 1000 + 1500 * np.arange(int(labels.max()) + 1)[:, None] * np.linspace(1, 1.6, bands)
-    img = means[labels] + rng.normal(0, noise, labels.shape + (bands,))
-    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
-    if info is not None:
-        img = np.clip(img, info.min + 1, info.max)
-    return img.astype(dtype)
 
 
 @pytest.fixture

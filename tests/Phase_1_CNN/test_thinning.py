@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import block_labels
+from raster_factory import block_labels
 from csc.cli import cli
 from Phase_1_CNN.dataset import TileSet
 from Phase_1_CNN.thinning import thin_indices, thin_tileset

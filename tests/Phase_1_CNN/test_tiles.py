@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import block_labels
+from raster_factory import block_labels
 from csc.classes import GLACIER
 from csc.cli import cli
 from csc.errors import BandError, EmptyTileSetError

@@ -7,7 +7,7 @@ import pytest
 from affine import Affine
 from click.testing import CliRunner
 
-from conftest import UTM_24N, block_labels, image_from_labels
+from raster_factory import UTM_24N, block_labels, image_from_labels
 from csc.classes import ClassInfo, ClassSchema
 from csc.cli import cli
 from csc.errors import EmptyTileSetError, ModelError

@@ -123,7 +123,8 @@ def test_labels_must_be_integers_in_schema(make_raster, three_classes):
         read_labels(floats, schema=GLACIER)
     wide = make_raster((4, 4), bands=1, dtype="uint8", data=np.full((4, 4, 1), 5, np.uint8),
                        name="SCLS_w.tif")
-    with pytest.raises(LabelMismatchError, match=r"label ids 5 are not in the class schema 'river'"):
+    with pytest.raises(LabelMismatchError,
+                       match=r"label ids 5 are not in the class schema 'river'"):
         read_labels(wide, schema=three_classes)
     ok = make_raster((4, 4), bands=1, dtype="float64", data=np.full((4, 4, 1), 3.0),
                      name="SCLS_ok.tif")
