@@ -7,7 +7,7 @@ DEMO   := demo_output
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo test test-fast bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,9 @@ test-fast: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py
+
+bench-quick: venv
+	$(BIN)/python benchmarks/run_all.py --quick
 
 clean:
 	rm -rf $(DEMO) .pytest_cache build *.egg-info

@@ -262,7 +262,7 @@ def predict_map(learner, data, *, valid, scaling, schema, strip_rows=None, progr
     if progress:
         from tqdm.auto import tqdm
 
-        parts = tqdm(parts, desc="phase two strips", unit="strip", leave=False)
+        parts = tqdm(parts, desc="phase two strips", unit="strip", leave=False, disable=None)
     for s in parts:
         block = scaling.apply(data[s.read_start:s.read_stop])
         if halo:

@@ -646,14 +646,6 @@ def _names(schema, ids):
     return ", ".join(f"{i} {schema.name_of(i)}" for i in ids)
 
 
-def _beside(path, prefix, stem):
-    for suffix in (".tif", ".tiff", ".png"):
-        candidate = Path(path).with_name(f"{prefix}{stem}{suffix}")
-        if candidate.exists():
-            return candidate
-    return None
-
-
 def stem_of(class_path):
     """The scene stem of a class raster: its name without a ``_classified`` suffix or an
     ``SCLS_`` prefix (manual labels)."""
@@ -670,13 +662,14 @@ def front_file(class_path, *, out_dir, schema, edge_path=None, margins_path=None
     class map with the refined glacier and the front (class ``schema.front_id``) burnt in.
     Returns the result dict."""
     from csc.rasters import raster_info, read_labels, write_class_raster
+    from csc.scenes import companion
 
     class_path = Path(class_path)
     info = raster_info(class_path)
     stem = stem or stem_of(class_path)
     if find_companions:
-        edge_path = edge_path or _beside(class_path, "EDGE_", stem)
-        margins_path = margins_path or _beside(class_path, "VM_", stem)
+        edge_path = edge_path or companion(class_path, "EDGE_", stem=stem)
+        margins_path = margins_path or companion(class_path, "VM_", stem=stem)
     class_map = read_labels(class_path, schema=_with_front(schema), shape=None)
     out, result = front_outputs(class_map, schema=schema, info=info, stem=stem,
                                 out_dir=out_dir, edge_path=edge_path,

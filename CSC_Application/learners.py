@@ -255,7 +255,8 @@ def _epoch_bar(epochs, k):
 
     class EpochBar(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=epochs, desc=f"phase two K={k}", unit="epoch", leave=False)
+            self.bar = tqdm(total=epochs, desc=f"phase two K={k}", unit="epoch", leave=False,
+                            disable=None)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}

@@ -17,7 +17,6 @@ The CSC reports score the despeckled phase-two map; the calving-front refinement
 runs, changes only the written class map and is scored by its own front error.
 """
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -26,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from CSC_Application.learners import LEARNERS, check_patch_size
+from CSC_Application.summary import POOL_PIXELS, write_pixel_sample
 from csc import __version__
-from csc.errors import (BandError, ClassificationError, CscError, FrontError,
-                        LabelMismatchError, PatchSizeError)
-from csc.files import atomic_path, ensure_writable_dir, write_csv, write_json
-from csc.rasters import Image, raster_info, read_image, read_labels
+from csc.errors import BandError, ClassificationError, CscError, FrontError, PatchSizeError
+from csc.files import ensure_writable_dir, write_csv, write_json
+from csc.rasters import Image, check_label_shape, raster_info, read_image, read_labels
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,6 @@ log = logging.getLogger(__name__)
 SUMMARY_COLUMNS = ["image", "status", "error", "cnn_weighted_f1", "cnn_macro_f1",
                    "csc_weighted_f1", "csc_macro_f1", "cnn_glacier_f1", "csc_glacier_f1",
                    "front_median_error_m", "seconds"]
-#: Labelled pixels kept per image for pooled scores (``csc summarize``).
-POOL_PIXELS = 200_000
 #: Largest side of the images drawn in the panel figure (larger images are subsampled).
 FIGURE_PIXELS = 1500
 
@@ -197,12 +194,6 @@ def write_class_map(path, class_map, *, schema, info, strip_rows=2048):
     return Path(path)
 
 
-def _save_npz(path, **arrays):
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **arrays)
-    return path
-
-
 def _panels(path, image, truth, cnn_map, csc_map, *, schema, scores, exp, stem, front=False):
     from csc.figures import plot_panels, stretch_rgb
 
@@ -254,7 +245,7 @@ def classify_scene(scene, model, card, out_dir, options, *, progress=False, mode
     from CSC_Application.despeckle import despeckle
     from CSC_Application.fcn import auto_strip_rows, predict_map
     from CSC_Application.learners import make_learner
-    from CSC_Application.sampling import PatchSet, sample_centres, sample_pixels
+    from CSC_Application.sampling import PatchSet, sample_centres
     from CSC_Application.tilemap import tile_map
 
     t_start = time.perf_counter()
@@ -267,12 +258,7 @@ def classify_scene(scene, model, card, out_dir, options, *, progress=False, mode
     info = raster_info(scene.image)
     check_model_bands(card, info, model_path)
     if scene.labels is not None:   # fail before the work, not after it
-        labels_info = raster_info(scene.labels)
-        if labels_info.shape != info.shape:
-            raise LabelMismatchError(
-                f"label {scene.labels} is {labels_info.height}x{labels_info.width} pixels but "
-                f"image {scene.image} is {info.height}x{info.width}; labels are never resized, "
-                "fix the label raster")
+        check_label_shape(scene.labels, shape=info.shape, image_path=scene.image)
     image = read_pixels(scene.image, bands=card.bands)
     height, width = image.shape
     n_valid = int(np.count_nonzero(image.valid))
@@ -338,14 +324,10 @@ def classify_scene(scene, model, card, out_dir, options, *, progress=False, mode
         scores, report_files = _evaluate(truth, cnn_map, csc_map, valid=image.valid,
                                          schema=schema, out_dir=out_dir, stem=stem, exp=exp)
         files += report_files
-        mask = (truth != 0) & image.valid
-        labelled = int(np.count_nonzero(mask))
-        pos = sample_pixels(mask, n=POOL_PIXELS, seed=options.seed)
         npz = out_dir / f"{stem}_{exp}_pixels.npz"
-        _save_npz(npz, truth=truth.ravel()[pos], cnn=cnn_map.ravel()[pos],
-                  csc=csc_map.ravel()[pos], stem=np.array(stem), exp=np.array(exp),
-                  labelled_pixels=np.array(labelled),
-                  schema=np.array(json.dumps(schema.to_dict())))
+        labelled = write_pixel_sample(npz, truth=truth, cnn=cnn_map, csc=csc_map,
+                                      valid=image.valid, stem=stem, exp=exp, schema=schema,
+                                      seed=options.seed)
         files.append(npz.name)
         row.update({key: scores[key] for key in row if key in scores})
     figure = out_dir / f"CSC_{exp}_{stem}.png"
@@ -417,7 +399,7 @@ def classify_path(input, model, out_dir, options=None, *, progress=False):
     if progress and folder:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(scenes, desc="images", unit="image")
+        iterator = tqdm(scenes, desc="images", unit="image", disable=None)
     for scene in iterator:
         t = time.perf_counter()
         try:

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
+from CSC_Application.sampling import sample_pixels
 from csc.classes import ClassSchema
 from csc.errors import LabelMismatchError, MissingLabelError
-from csc.files import write_csv
+from csc.files import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,26 @@ SUFFIX = "_pixels.npz"
 COLUMNS = ["run", "result_dir", "exp", "images", "pixels", "method", "class", "role",
            "precision", "recall", "f1", "support"]
 METHODS = {"cnn": "phase one (CNN)", "csc": "CSC"}
+#: Labelled pixels kept per image for pooled scores.
+POOL_PIXELS = 200_000
+
+
+def write_pixel_sample(path, *, truth, cnn, csc, valid, stem, exp, schema, seed=0,
+                       n=POOL_PIXELS, **extra):
+    """Write ``<stem>_<exp>_pixels.npz``: a seeded sample of up to ``n`` labelled, valid pixels
+    of ``truth`` with the phase-one (``cnn``) and final (``csc``) classes at the same pixels,
+    in the layout :func:`pool_run` reads (``extra`` arrays are stored too). Written atomically;
+    returns the number of labelled valid pixels the sample stands for."""
+    mask = (np.asarray(truth) != 0) & np.asarray(valid, dtype=bool)
+    labelled = int(np.count_nonzero(mask))
+    pos = sample_pixels(mask, n=n, seed=seed)
+    arrays = dict(truth=truth.ravel()[pos], cnn=cnn.ravel()[pos], csc=csc.ravel()[pos],
+                  stem=np.array(stem), exp=np.array(exp), labelled_pixels=np.array(labelled),
+                  schema=np.array(json.dumps(schema.to_dict())),
+                  **{key: np.asarray(value) for key, value in extra.items()})
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return labelled
 
 
 def runs_in(result_dir):
@@ -55,11 +76,11 @@ class PooledRun:
         return int(round(float(self.weight.sum())))
 
 
-def pool_run(result_dir, exp=None):
+def pool_run(result_dir, exp=None, *, runs=None):
     """Pool the pixel samples of run ``exp`` in ``result_dir`` (``exp`` may be omitted when
-    the folder holds one run only)."""
+    the folder holds one run only); ``runs`` is the folder's :func:`runs_in`, when known."""
     result_dir = Path(result_dir)
-    runs = runs_in(result_dir)
+    runs = runs_in(result_dir) if runs is None else runs
     if not runs:
         raise MissingLabelError(f"{result_dir} holds no *{SUFFIX} pixel samples; they are "
                                 "written by `csc classify` for images with SCLS_ labels")
@@ -133,7 +154,7 @@ def summarize(result_dirs):
             raise MissingLabelError(f"{result_dir} holds no *{SUFFIX} pixel samples; they are "
                                     "written by `csc classify` for images with SCLS_ labels")
         for exp in runs:
-            frames.append(run_scores(pool_run(result_dir, exp)))
+            frames.append(run_scores(pool_run(result_dir, exp, runs=runs)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 

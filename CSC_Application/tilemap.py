@@ -48,7 +48,7 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
     if progress:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc="phase one tiles", unit="batch", leave=False)
+        batches = tqdm(batches, desc="phase one tiles", unit="batch", leave=False, disable=None)
     for start in batches:
         r, c = rr[start:start + batch_size], cc[start:start + batch_size]
         has_data = extract_tiles(valid, tile, r, c).any(axis=(1, 2))

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 def evaluate_tiles(model_path, images, *, stride=None, purity=0.95, max_unlabelled=0.10,
                    batch_size=256):
-    """(report, counts) of ``model_path`` on every labelled image in ``images`` (a file or a
-    folder). ``stride`` defaults to the tile size (non-overlapping tiles)."""
+    """Per-class report (``csc.metrics.class_report``) of ``model_path`` on the tiles of every
+    labelled image in ``images`` (a file or a folder). ``stride`` defaults to the tile size
+    (non-overlapping tiles)."""
     from Phase_1_CNN.model import load_model, predict_classes
     from Phase_1_CNN.tiles import select_tiles, tile_image
 
@@ -39,5 +40,4 @@ def evaluate_tiles(model_path, images, *, stride=None, purity=0.95, max_unlabell
         pred.append(ids)
     truth = np.concatenate(truth) if truth else np.zeros(0, np.uint8)
     pred = np.concatenate(pred) if pred else np.zeros(0, np.uint8)
-    report = class_report(truth, pred, schema=card.schema)
-    return report
+    return class_report(truth, pred, schema=card.schema)

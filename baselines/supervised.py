@@ -14,7 +14,6 @@ drawn over all training images together (never unlabelled or nodata pixels). Mem
 by the strip size: images are read strip by strip, with ``window // 2`` rows of real context
 above and below each strip.
 """
-import json
 import logging
 from pathlib import Path
 
@@ -23,8 +22,9 @@ import pandas as pd
 
 from baselines.features import parse_roles, patch_features
 from baselines.learners import LEARNERS, make_baseline
+from CSC_Application.summary import POOL_PIXELS, write_pixel_sample
 from csc.errors import BandError, ClassificationError
-from csc.files import atomic_path, ensure_writable_dir, write_csv, write_json
+from csc.files import ensure_writable_dir, write_csv, write_json
 from csc.metrics import class_report, summary_scores, write_report
 from csc.rasters import ClassRasterWriter, raster_info, read_image, read_labels
 from csc.scaling import Scaling, default_scaling
@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 #: Columns of ``baseline_summary.csv``.
 SUMMARY_COLUMNS = ["image", "learner", "window", "weighted_f1", "macro_f1", "accuracy",
                    "labelled_pixels", "seconds"]
-#: Labelled pixels kept per test image for pooled scores (as phase two keeps).
-POOL_PIXELS = 200_000
 #: Memory for one strip's buffers (scaled input, features, filter temporaries).
 STRIP_BUDGET = 256 * 2 ** 20
 
@@ -178,12 +176,6 @@ def _scaling(scale, *, offset, train, bands, schema):
     return Scaling.percentile(image.data, valid=image.valid & (labels != 0), offset=offset)
 
 
-def _save_npz(path, **arrays):
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **arrays)
-    return path
-
-
 def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
                  samples_per_class=5000, window=5, bands=None, scale=None, offset=0.0,
                  band_roles=None, seed=0, strip_rows=None, learner_options=None,
@@ -248,7 +240,7 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     if progress:
         from tqdm.auto import tqdm
 
-        scenes = tqdm(test, desc=f"baseline {learner}", unit="image")
+        scenes = tqdm(test, desc=f"baseline {learner}", unit="image", disable=None)
     for scene in scenes:
         t1 = time.perf_counter()
         row = classify_image(scene, model, out_dir=out_dir, schema=schema, bands=bands,
@@ -270,8 +262,6 @@ def classify_image(scene, model, *, out_dir, schema, bands, scaling, strip_rows=
                    exp="base", seed=0):
     """Classify one image strip by strip with a fitted baseline; write its class map and, with
     labels, its report and pooled pixel sample. Returns its summary row."""
-    from CSC_Application.sampling import sample_pixels
-
     info = raster_info(scene.image)
     halo = model.halo
     if info.height <= halo or info.width <= halo:
@@ -304,15 +294,10 @@ def classify_image(scene, model, *, out_dir, schema, bands, scaling, strip_rows=
     report = class_report(truth, pred, schema=schema, valid=valid)
     write_report(Path(out_dir) / f"BASE_{scene.stem}_{model.name}.csv", report)
     row.update(summary_scores(report))
-    mask = (truth != 0) & valid
-    row["labelled_pixels"] = int(np.count_nonzero(mask))
-    pos = sample_pixels(mask, n=POOL_PIXELS, seed=seed)
     # a baseline has no phase one: ``cnn`` repeats the baseline's classes so that ``csc
     # summarize`` pools the file like a CSC run; ``method`` names the learner
-    sampled = pred.ravel()[pos]
-    _save_npz(Path(out_dir) / f"{scene.stem}_{exp}_pixels.npz", truth=truth.ravel()[pos],
-              csc=sampled, cnn=sampled, method=np.array(model.name),
-              stem=np.array(scene.stem), exp=np.array(exp),
-              labelled_pixels=np.array(row["labelled_pixels"]),
-              schema=np.array(json.dumps(schema.to_dict())))
+    row["labelled_pixels"] = write_pixel_sample(
+        Path(out_dir) / f"{scene.stem}_{exp}_pixels.npz", truth=truth, cnn=pred, csc=pred,
+        valid=valid, stem=scene.stem, exp=exp, schema=schema, seed=seed, n=POOL_PIXELS,
+        method=model.name)
     return row

@@ -131,7 +131,7 @@ def _run(executor, todo, defaults, table, jobs_csv, *, progress):
     redirect = logging_redirect_tqdm() if progress else contextlib.nullcontext()
     failed, done = 0, {}
     with executor, redirect, tqdm(total=len(todo), unit="job", desc="sweep",
-                                  disable=not progress) as bar:
+                                  disable=None if progress else True) as bar:
         log.info("running %d job(s) %s", len(todo), executor.description)
         for result in executor.run(todo, defaults, tag=str(os.getpid())):
             mark(table, result)

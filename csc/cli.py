@@ -88,19 +88,6 @@ def synth(out, scenes, size, seed):
 # --- phase one ------------------------------------------------------------------------------
 # (csc tiles, csc thin, csc train, csc finetune)
 
-def _scale_value(ctx, param, value):
-    if value is None or str(value).lower() == "percentile":
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give a number (10000, 255) or 'percentile'",
-                                 param_hint="--scale") from None
-    if number <= 0:
-        raise click.BadParameter(f"{value!r}: the scale must be positive")
-    return number
-
-
 def _keras_verbosity():
     """A live progress bar on a terminal, one line per epoch in a log file."""
     return 1 if sys.stdout.isatty() else 2
@@ -144,7 +131,6 @@ def tiles(images_dir, out_dir, tile_size, stride, purity, max_unlabelled, augmen
     bands, scaling, classes)."""
     from Phase_1_CNN.tiles import make_tileset
 
-    scale = _scale_value(None, None, scale)
     tileset = make_tileset(images_dir, out_dir, tile_size=tile_size, stride=stride,
                            purity=purity, max_unlabelled=max_unlabelled, augment=augment,
                            noise=noise, bands=bands, scale=scale, offset=offset, schema=schema,
@@ -249,6 +235,7 @@ def finetune(model, tiles_dir, out, epochs, batch_size, target_accuracy, patienc
                             batch_size=batch_size, target_accuracy=target_accuracy,
                             patience=patience, seed=seed, verbose=_keras_verbosity())
     _echo_training(result)
+
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))

@@ -75,7 +75,7 @@ def summary_table(out, held_dir):
 @click.option("--size", type=int, default=768, show_default=True, help="Scene size in pixels.")
 @click.option("--width", type=float, default=0.25, show_default=True,
               help="VGG16 width for the CPU-sized phase-one model.")
-@click.option("--epochs", type=int, default=8, show_default=True, help="Phase-one epochs.")
+@click.option("--epochs", type=int, default=12, show_default=True, help="Phase-one epochs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def main(out, size, width, epochs, seed):
     """Synthesise scenes, train phase one, run CSC, fronts, a baseline and a small sweep."""
@@ -86,9 +86,10 @@ def main(out, size, width, epochs, seed):
     train_dir, held_dir = out / "scenes" / "train", out / "scenes" / "heldout"
     model = out / "models" / "vgg16_demo.keras"
 
-    heading("1. Synthetic Sentinel-2 glacier scenes (two for training, one held out)")
-    run("synth", out / "scenes" / "all", "--scenes", 3, "--size", size, "--seed", seed)
-    for folder, stems in [(train_dir, ["scene_000", "scene_001"]), (held_dir, ["scene_002"])]:
+    heading("1. Synthetic Sentinel-2 glacier scenes (three for training, one held out)")
+    run("synth", out / "scenes" / "all", "--scenes", 4, "--size", size, "--seed", seed)
+    for folder, stems in [(train_dir, ["scene_000", "scene_001", "scene_002"]),
+                          (held_dir, ["scene_003"])]:
         folder.mkdir(parents=True)
         for stem in stems:
             for path in (out / "scenes" / "all").glob(f"*{stem}.tif"):
@@ -116,8 +117,8 @@ def main(out, size, width, epochs, seed):
     jobs.parent.mkdir(parents=True)
     pd.DataFrame({"Model": model.stem, "DataSource": "../scenes/heldout", "OutFolder": "results",
                   "ExpShortHand": "demo", "Dims": 4, "PatchSize": [1, 3, 5], "TileSize": 50,
-                  "WholeImage": 1, "Patience": 3, "Done": 0, "SamplesPerClass": 5000,
-                  "Epochs": 15, "Seed": seed}).to_csv(jobs, index=False)
+                  "WholeImage": 1, "Patience": 5, "Done": 0, "SamplesPerClass": 20000,
+                  "Epochs": 40, "Seed": seed}).to_csv(jobs, index=False)
     run("batch", jobs, "--models-dir", model.parent)
 
     heading("Summary: per-class F1 on the held-out scene")

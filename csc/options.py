@@ -32,8 +32,22 @@ bands_option = click.option("--bands", callback=_bands, default=None,
 seed_option = click.option("--seed", type=int, default=0, show_default=True,
                            help="Random seed; the same seed gives the same outputs.")
 
+def _scale(ctx, param, value):
+    """A positive number, ``"percentile"`` or None."""
+    if value is None or str(value).lower() == "percentile":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give a number (10000, 255) or 'percentile'",
+                                 param_hint="--scale") from None
+    if not number > 0:
+        raise click.BadParameter(f"{value!r}: the scale must be positive", param_hint="--scale")
+    return number
+
+
 scale_option = click.option(
-    "--scale", default=None,
+    "--scale", default=None, callback=_scale,
     help="Divide pixel values by this (10000 for Sentinel-2 L2A, 255 for 8-bit) or "
          "'percentile' for a per-band 2–98 % stretch. Default: from the data type.")
 

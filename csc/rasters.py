@@ -156,15 +156,27 @@ def read_labels(path, *, schema, shape=None, image_path=None):
     A label whose shape differs from its image is an error naming both files; it is never
     resized."""
     with _open(path) as src:
-        if shape is not None and (src.height, src.width) != tuple(shape):
-            raise LabelMismatchError(
-                f"label {path} is {src.height}x{src.width} pixels but image {image_path} is "
-                f"{shape[0]}x{shape[1]}; labels are never resized, fix the label raster")
+        if shape is not None:
+            _check_label_shape(path, (src.height, src.width), shape, image_path)
         try:
             labels = src.read(1)
         except RasterioIOError as exc:
             raise RasterReadError(f"{path}: reading failed ({exc})") from exc
     return schema.check_labels(labels, path)
+
+
+def check_label_shape(path, *, shape, image_path=None):
+    """``LabelMismatchError`` unless the label raster ``path`` has the image ``shape``; reads
+    the header only, so a run can fail before its work rather than after it."""
+    with _open(path) as src:
+        _check_label_shape(path, (src.height, src.width), shape, image_path)
+
+
+def _check_label_shape(path, found, shape, image_path):
+    if tuple(found) != tuple(shape):
+        raise LabelMismatchError(
+            f"label {path} is {found[0]}x{found[1]} pixels but image {image_path} is "
+            f"{shape[0]}x{shape[1]}; labels are never resized, fix the label raster")
 
 
 def _profile(height, width, count, dtype, crs, transform, nodata):
@@ -234,10 +246,14 @@ class ClassRasterWriter:
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         _warn_if_plain(crs, self.path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            self._dst = rasterio.open(self._tmp, "w",
-                                      **_profile(*shape, 1, "uint8", crs, transform, 0))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._dst = rasterio.open(self._tmp, "w",
+                                          **_profile(*shape, 1, "uint8", crs, transform, 0))
+        except BaseException as exc:  # remove the temporary file, then re-raise
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         self._dst.write_colormap(1, schema.colormap())
         self.width = shape[1]
 

@@ -30,9 +30,13 @@ class Scene:
         return self.image.stem
 
 
-def _companion(image, prefix):
+def companion(path, prefix, *, stem=None):
+    """The ``<prefix><stem>.tif|.tiff|.png`` raster beside ``path`` (``stem`` defaults to
+    ``path``'s own), or None."""
+    path = Path(path)
+    stem = path.stem if stem is None else stem
     for suffix in LABEL_SUFFIXES:
-        candidate = image.with_name(f"{prefix}{image.stem}{suffix}")
+        candidate = path.with_name(f"{prefix}{stem}{suffix}")
         if candidate.exists():
             return candidate
     return None
@@ -52,8 +56,8 @@ def scene_for(image):
     if image.name.startswith(COMPANION_PREFIXES):
         raise RasterReadError(f"{image} is a label/edge/margin raster, not an image; "
                               f"give the image {image.name.split('_', 1)[1]} instead")
-    return Scene(image=image, labels=_companion(image, "SCLS_"), edge=_companion(image, "EDGE_"),
-                 margins=_companion(image, "VM_"))
+    return Scene(image=image, labels=companion(image, "SCLS_"), edge=companion(image, "EDGE_"),
+                 margins=companion(image, "VM_"))
 
 
 def find_scenes(path, *, require_labels=False):

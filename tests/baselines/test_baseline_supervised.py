@@ -151,6 +151,18 @@ def test_cli_error_is_one_line(tmp_path):
     assert "at least two labelled classes" in result.output
 
 
+@pytest.mark.parametrize("scale", ["lots", "0"])
+def test_cli_bad_scale_is_a_usage_error(tmp_path, scale):
+    scene(tmp_path / "train", "a", seed=1)
+    scene(tmp_path / "test", "c", seed=3)
+    result = CliRunner().invoke(cli, ["baseline", str(tmp_path / "train"),
+                                      str(tmp_path / "test"), "--out", str(tmp_path / "out"),
+                                      "--scale", scale])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "--scale" in result.output and not (tmp_path / "out").exists()
+
+
 def test_cli_help_lists_the_learners():
     result = CliRunner().invoke(cli, ["baseline", "--help"])
     assert result.exit_code == 0
