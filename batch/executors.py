@@ -135,35 +135,38 @@ def run_job(job, defaults=None, *, tag, threads=None):
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def available_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+#: TensorFlow threads of every job, whatever runs it. TensorFlow's CPU convolution gradients
+#: sum in an order that depends on the thread count, so jobs given the same number of threads
+#: give identical results sequentially, on any number of local workers or on a cluster; more
+#: cores are used by running more jobs at once (``--workers``).
+JOB_THREADS = 1
 
 
 class SequentialExecutor(contextlib.AbstractContextManager):
-    """Runs jobs one after another in this process."""
+    """Runs jobs one after another in this process, each with ``threads`` TensorFlow threads
+    (set once per process: the first job's setting stays)."""
 
-    description = "sequentially in this process"
+    def __init__(self, *, threads=JOB_THREADS):
+        self.threads = int(threads)
+        self.description = f"sequentially in this process, {self.threads} thread(s)"
 
     def __exit__(self, *exc):
         return False
 
     def run(self, jobs, defaults, *, tag):
         for job in jobs:
-            yield run_job(job, defaults, tag=tag)
+            yield run_job(job, defaults, tag=tag, threads=self.threads)
 
 
 class DaskExecutor(contextlib.AbstractContextManager):
     """Runs jobs on Dask workers and yields results as they complete.
 
-    ``workers=N`` starts a local cluster of N single-threaded worker processes, each giving
-    TensorFlow its share of the cores; ``scheduler=ADDRESS`` uses an existing cluster, where a
-    job with ``GPU`` set asks for the worker resource ``GPU`` (start GPU workers with
-    ``dask worker ADDRESS --resources GPU=1``)."""
+    ``workers=N`` starts a local cluster of N single-threaded worker processes, each job
+    running TensorFlow with ``threads`` threads; ``scheduler=ADDRESS`` uses an existing
+    cluster, where a job with ``GPU`` set asks for the worker resource ``GPU`` (start GPU
+    workers with ``dask worker ADDRESS --resources GPU=1``)."""
 
-    def __init__(self, *, workers=None, scheduler=None):
+    def __init__(self, *, workers=None, scheduler=None, threads=JOB_THREADS):
         if (workers is None) == (scheduler is None):
             raise ExecutorError("give either a number of local workers or a scheduler address, "
                                 "not both")
@@ -173,9 +176,8 @@ class DaskExecutor(contextlib.AbstractContextManager):
         self.scheduler = scheduler
         self.cluster = None
         self.client = None
-        self.threads = None
+        self.threads = int(threads)
         if self.workers:
-            self.threads = max(1, available_cores() // self.workers)
             self.description = (f"on {self.workers} local Dask worker(s), {self.threads} "
                                 "thread(s) each")
         else:
@@ -249,8 +251,8 @@ class DaskExecutor(contextlib.AbstractContextManager):
                                    "worker may have run out of memory or been killed")
 
 
-def make_executor(*, workers=None, scheduler=None):
+def make_executor(*, workers=None, scheduler=None, threads=JOB_THREADS):
     """The executor for these options: sequential when neither is given."""
     if workers is None and scheduler is None:
-        return SequentialExecutor()
-    return DaskExecutor(workers=workers, scheduler=scheduler)
+        return SequentialExecutor(threads=threads)
+    return DaskExecutor(workers=workers, scheduler=scheduler, threads=threads)

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from batch.executors import make_executor, stale_folders
+from batch.executors import JOB_THREADS, make_executor, stale_folders
 from batch.jobs import DONE, FAILED, PENDING, parse_jobs, read_table
 from csc.errors import JobListError
 from csc.files import write_csv
@@ -86,18 +86,19 @@ def mark(table, result):
 
 
 def run_sweep(jobs_csv, *, models_dir, defaults=None, workers=None, scheduler=None,
-              retry_failed=False, progress=True):
+              retry_failed=False, progress=True, threads_per_job=JOB_THREADS):
     """Run the pending jobs of ``jobs_csv``; return the sweep summary (one row per job).
 
     ``defaults`` are classification options (``ClassifyOptions`` field names) for every job;
     a job-list column overrides them for its row. ``workers`` runs jobs on that many local
     Dask worker processes, ``scheduler`` on an existing Dask cluster; neither runs them one
     after another in this process. Each job seeds itself, so the results do not depend on
-    where or in which order jobs run."""
+    where or in which order jobs run; every job runs TensorFlow with ``threads_per_job``
+    threads, so the results do not depend on the executor either."""
     from batch.report import write_sweep_report
 
     jobs_csv = Path(jobs_csv)
-    executor = make_executor(workers=workers, scheduler=scheduler)
+    executor = make_executor(workers=workers, scheduler=scheduler, threads=threads_per_job)
     with sweep_lock(jobs_csv):
         table = read_table(jobs_csv)
         jobs = parse_jobs(table, path=jobs_csv, models_dir=models_dir)

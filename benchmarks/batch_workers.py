@@ -90,6 +90,9 @@ def main(argv=None):
         print(f"speed-up (1 worker / {args.workers} workers): {one / many:.2f}x")
         same = summary_one[SCORES].equals(summary_many[SCORES])
         print(f"same scores: {same}")
+        if not same:
+            diff = summary_one[SCORES].compare(summary_many[SCORES])
+            print(diff.to_string(float_format=lambda v: f"{v:.6f}"))
         failed = int((summary_many["status"] != "done").sum() +
                      (summary_one["status"] != "done").sum())
         return 1 if failed else 0

@@ -472,6 +472,10 @@ def baseline_command(train_dir, test_dir, out_dir, learner, samples_per_class, w
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Run jobs on N local Dask worker processes (default: one after another "
                    "in this process).")
+@click.option("--threads-per-job", type=click.IntRange(min=1), default=1, show_default=True,
+              help="TensorFlow threads of every job. Jobs with the same threads give identical "
+                   "results sequentially or on any number of workers; use --workers for more "
+                   "cores.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run jobs on an existing Dask cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--retry-failed", is_flag=True,
@@ -496,7 +500,8 @@ def baseline_command(train_dir, test_dir, out_dir, learner, samples_per_class, w
 @click.option("--front/--no-front", default=None,
               help="Default Front: extract the calving front, or not (default: when the class "
                    "schema has ocean and glacier roles).")
-def batch_command(jobs, models_dir, workers, scheduler, retry_failed, **options):
+def batch_command(jobs, models_dir, workers, threads_per_job, scheduler, retry_failed,
+                  **options):
     """Run the experiments of the job list JOBS (a CSV, one row per job).
 
     Runs every row whose Done is 0, rewriting JOBS after each job (Done=1, or Done=-1 and an
@@ -513,7 +518,8 @@ def batch_command(jobs, models_dir, workers, scheduler, retry_failed, **options)
         logging.getLogger("batch").setLevel(logging.INFO)  # one line per finished job
     defaults = {name: value for name, value in options.items() if value is not None}
     summary = run_sweep(jobs, models_dir=models_dir, defaults=defaults, workers=workers,
-                        scheduler=scheduler, retry_failed=retry_failed, progress=True)
+                        scheduler=scheduler, retry_failed=retry_failed, progress=True,
+                        threads_per_job=threads_per_job)
     columns = [c for c in ("Line", "Model", "PatchSize", "cnn_weighted_f1", "csc_weighted_f1",
                            "csc_glacier_f1", "front_median_error_m", "seconds", "status")
                if c in summary]

@@ -27,6 +27,10 @@ class BandError(CscError, ValueError):
     """Requested bands are not available, or a model's bands differ from an image's."""
 
 
+class ScalingError(CscError, ValueError):
+    """A radiometric scaling is invalid or does not fit the data."""
+
+
 class SchemaError(CscError, ValueError):
     """A class-schema file is malformed."""
 

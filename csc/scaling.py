@@ -10,6 +10,8 @@ import dataclasses
 
 import numpy as np
 
+from csc.errors import BandError, ScalingError
+
 
 @dataclasses.dataclass(frozen=True)
 class Scaling:
@@ -22,7 +24,8 @@ class Scaling:
     @classmethod
     def fixed(cls, scale, *, offset=0.0):
         if not scale or scale <= 0:
-            raise ValueError(f"scale must be positive, got {scale}")
+            raise ScalingError(f"--scale must be a positive number (10000 for Sentinel-2 L2A, "
+                               f"255 for 8-bit) or 'percentile', got {scale}")
         return cls(mode="fixed", scale=float(scale), offset=float(offset))
 
     @classmethod
@@ -44,7 +47,7 @@ class Scaling:
         """From a CLI value: a number (``10000``, ``255``) or ``percentile``."""
         if str(text).lower() == "percentile":
             if data is None:
-                raise ValueError("percentile scaling needs data to fit on")
+                raise ScalingError("percentile scaling needs data to fit on")
             return cls.percentile(data, valid=valid, offset=offset)
         return cls.fixed(float(text), offset=offset)
 
@@ -59,7 +62,8 @@ class Scaling:
             low = np.asarray(self.low, dtype=dtype)
             high = np.asarray(self.high, dtype=dtype)
             if out.shape[-1] != len(low):
-                raise ValueError(f"scaling fitted on {len(low)} bands, data has {out.shape[-1]}")
+                raise BandError(f"the scaling was fitted on {len(low)} bands but the data has "
+                                f"{out.shape[-1]}; read the bands the model was trained on")
             out -= low
             out /= high - low
         return np.maximum(out, dtype(0), out=out)

@@ -30,3 +30,13 @@ def test_percentile_round_trips_through_dict():
 def test_defaults_by_type():
     assert default_scaling(np.uint8).scale == 255
     assert default_scaling(np.uint16).scale == 10000
+
+
+def test_bad_scaling_is_a_clear_error():
+    from csc.errors import BandError, ScalingError
+
+    with pytest.raises(ScalingError, match="--scale must be a positive number"):
+        Scaling.fixed(0)
+    fitted = Scaling.percentile(np.ones((4, 4, 3)))
+    with pytest.raises(BandError, match="fitted on 3 bands but the data has 4"):
+        fitted.apply(np.ones((2, 2, 4)))
