@@ -33,16 +33,19 @@ POOL_PIXELS = 200_000
 def write_pixel_sample(path, *, truth, cnn, csc, valid, stem, exp, schema, seed=0,
                        n=POOL_PIXELS, **extra):
     """Write ``<stem>_<exp>_pixels.npz``: a seeded sample of up to ``n`` labelled, valid pixels
-    of ``truth`` with the phase-one (``cnn``) and final (``csc``) classes at the same pixels,
-    in the layout :func:`pool_run` reads (``extra`` arrays are stored too). Written atomically;
-    returns the number of labelled valid pixels the sample stands for."""
+    of ``truth`` with the phase-one (``cnn``, None for a method without a phase one, such as a
+    baseline) and final (``csc``) classes at the same pixels, in the layout :func:`pool_run`
+    reads (``extra`` arrays are stored too). Written atomically; returns the number of
+    labelled valid pixels the sample stands for."""
     mask = (np.asarray(truth) != 0) & np.asarray(valid, dtype=bool)
     labelled = int(np.count_nonzero(mask))
     pos = sample_pixels(mask, n=n, seed=seed)
-    arrays = dict(truth=truth.ravel()[pos], cnn=cnn.ravel()[pos], csc=csc.ravel()[pos],
-                  stem=np.array(stem), exp=np.array(exp), labelled_pixels=np.array(labelled),
+    arrays = dict(truth=truth.ravel()[pos], csc=csc.ravel()[pos], stem=np.array(stem),
+                  exp=np.array(exp), labelled_pixels=np.array(labelled),
                   schema=np.array(json.dumps(schema.to_dict())),
                   **{key: np.asarray(value) for key, value in extra.items()})
+    if cnn is not None:
+        arrays["cnn"] = cnn.ravel()[pos]
     with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
     return labelled
@@ -59,7 +62,8 @@ def runs_in(result_dir):
 
 
 class PooledRun:
-    """The pooled pixel samples of one run: ``truth``, ``cnn``, ``csc`` (class ids),
+    """The pooled pixel samples of one run: ``truth``, ``cnn`` (None without a phase one),
+    ``csc`` (class ids),
     ``weight`` (pixels each sampled pixel stands for), ``stems`` and the class ``schema``."""
 
     def __init__(self, result_dir, exp, stems, truth, cnn, csc, weight, schema):
@@ -101,10 +105,12 @@ def pool_run(result_dir, exp=None, *, runs=None):
                                          f"images of run {exp!r}; pool runs of one schema")
             n = len(z["truth"])
             labelled = int(z["labelled_pixels"]) if "labelled_pixels" in z else n
-            parts.append((z["truth"], z["cnn"], z["csc"],
+            parts.append((z["truth"], z["cnn"] if "cnn" in z else None, z["csc"],
                           np.full(n, labelled / max(n, 1), dtype=np.float64)))
             stems.append(str(z["stem"]))
-    truth, cnn, csc, weight = (np.concatenate(a) for a in zip(*parts))
+    truth, cnns, csc, weight = zip(*parts)
+    truth, csc, weight = (np.concatenate(a) for a in (truth, csc, weight))
+    cnn = None if any(c is None for c in cnns) else np.concatenate(cnns)
     return PooledRun(result_dir, exp, stems, truth, cnn, csc, weight,
                      ClassSchema.from_dict(json.loads(schema_json)))
 
@@ -139,7 +145,9 @@ def _rows(pooled, method, pred):
 
 def run_scores(pooled):
     """Tidy per-class and overall scores (phase one and CSC) of one pooled run."""
-    rows = _rows(pooled, "cnn", pooled.cnn) + _rows(pooled, "csc", pooled.csc)
+    rows = _rows(pooled, "csc", pooled.csc)
+    if pooled.cnn is not None:
+        rows = _rows(pooled, "cnn", pooled.cnn) + rows
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

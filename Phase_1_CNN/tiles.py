@@ -28,7 +28,7 @@ from csc import __version__
 from csc.classes import GLACIER, UNLABELLED
 from csc.errors import BandError, EmptyTileSetError
 from csc.files import atomic_path, ensure_writable_dir, write_csv, write_json
-from csc.rasters import raster_info, read_image, read_labels
+from csc.rasters import common_bands, raster_info, read_image, read_labels
 from csc.scaling import Scaling, default_scaling
 from csc.scenes import find_scenes
 from csc.tiling import extract_tiles, tile_grid, window_sums
@@ -238,20 +238,7 @@ def check_images(scenes, bands):
     """Resolved 1-based bands, the images' RasterInfo and their data types; ``BandError``
     when an image lacks a requested band or band counts differ and no bands were chosen."""
     infos = [raster_info(s.image) for s in scenes]
-    if bands is None:
-        counts = {info.count for info in infos}
-        if len(counts) > 1:
-            shown = ", ".join(f"{i.path.name}: {i.count}" for i in infos)
-            raise BandError(f"images have different band counts ({shown}); choose the bands to "
-                            "use with --bands")
-        bands = tuple(range(1, infos[0].count + 1))
-    bands = tuple(int(b) for b in bands)
-    for info in infos:
-        missing = [b for b in bands if not 1 <= b <= info.count]
-        if missing:
-            raise BandError(f"{info.path} has {info.count} band(s) but bands {list(bands)} were "
-                            f"requested (band(s) {missing} missing); choose --bands within "
-                            f"1..{info.count}")
+    bands = common_bands(infos, bands)
     return bands, infos, {np.dtype(info.dtype) for info in infos}
 
 

@@ -5,8 +5,8 @@ For each test image ``<stem>`` the outputs in ``out_dir`` are ``<stem>_classifie
 when the test image has ``SCLS_<stem>``, ``BASE_<stem>_<learner>.csv`` (per-class report) and
 ``<stem>_<exp>_pixels.npz`` (a seeded sample of labelled pixels, in the layout ``csc
 summarize`` pools, with ``exp`` = ``base_<learner>_k<window>``: the baseline's classes are
-stored as ``csc`` — and repeated as ``cnn``, a baseline having no phase one — so a summary
-lists the run ``<out>/base_lightgbm_k5`` beside the CSC runs); ``baseline_summary.csv`` holds
+stored as ``csc``, with no ``cnn`` since a baseline has no phase one, so a summary lists the
+run ``<out>/base_lightgbm_k5`` beside the CSC runs); ``baseline_summary.csv`` holds
 one row per test image.
 
 Training samples are balanced: up to ``samples_per_class`` labelled pixels of every class,
@@ -23,10 +23,10 @@ import pandas as pd
 from baselines.features import parse_roles, patch_features
 from baselines.learners import LEARNERS, make_baseline
 from CSC_Application.summary import POOL_PIXELS, write_pixel_sample
-from csc.errors import BandError, ClassificationError
+from csc.errors import ClassificationError
 from csc.files import ensure_writable_dir, write_csv, write_json
 from csc.metrics import class_report, summary_scores, write_report
-from csc.rasters import ClassRasterWriter, raster_info, read_image, read_labels
+from csc.rasters import ClassRasterWriter, common_bands, raster_info, read_image, read_labels
 from csc.scaling import Scaling, default_scaling
 from csc.scenes import find_scenes
 from csc.tiling import strips
@@ -142,24 +142,6 @@ def sample_features(path, rows, cols, *, bands, scaling, roles, window, strip_ro
     return out
 
 
-def _check_bands(paths, bands):
-    counts = {p: raster_info(p).count for p in paths}
-    need = max(bands) if bands else None
-    if need is None:
-        distinct = sorted(set(counts.values()))
-        if len(distinct) > 1:
-            listing = ", ".join(f"{Path(p).name}: {n}" for p, n in counts.items())
-            raise BandError(f"the images have different band counts ({listing}); choose the "
-                            "bands to use with --bands")
-        return tuple(range(1, distinct[0] + 1))
-    short = {p: n for p, n in counts.items() if n < need}
-    if short:
-        p, n = next(iter(short.items()))
-        raise BandError(f"{p} has {n} band(s); cannot read band {need} of --bands "
-                        f"{','.join(map(str, bands))}")
-    return tuple(bands)
-
-
 def _scaling(scale, *, offset, train, bands, schema):
     """A ``Scaling`` from ``scale`` (None, a number, ``percentile`` or a Scaling)."""
     if isinstance(scale, Scaling):
@@ -194,7 +176,7 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     out_dir = ensure_writable_dir(out_dir)
     train = find_scenes(train_dir, require_labels=True)
     test = find_scenes(test_dir)
-    bands = _check_bands([s.image for s in train + test], bands)
+    bands = common_bands([raster_info(s.image) for s in train + test], bands)
     roles = parse_roles(band_roles, len(bands))
     scaling = _scaling(scale, offset=offset, train=train, bands=bands, schema=schema)
     halo = window // 2
@@ -294,10 +276,9 @@ def classify_image(scene, model, *, out_dir, schema, bands, scaling, strip_rows=
     report = class_report(truth, pred, schema=schema, valid=valid)
     write_report(Path(out_dir) / f"BASE_{scene.stem}_{model.name}.csv", report)
     row.update(summary_scores(report))
-    # a baseline has no phase one: ``cnn`` repeats the baseline's classes so that ``csc
-    # summarize`` pools the file like a CSC run; ``method`` names the learner
+    # a baseline has no phase one (no ``cnn``); ``method`` names the learner
     row["labelled_pixels"] = write_pixel_sample(
-        Path(out_dir) / f"{scene.stem}_{exp}_pixels.npz", truth=truth, cnn=pred, csc=pred,
+        Path(out_dir) / f"{scene.stem}_{exp}_pixels.npz", truth=truth, cnn=None, csc=pred,
         valid=valid, stem=scene.stem, exp=exp, schema=schema, seed=seed, n=POOL_PIXELS,
         method=model.name)
     return row

@@ -120,6 +120,22 @@ def check_bands(bands, count, path):
     return bands
 
 
+def common_bands(infos, bands):
+    """The 1-based bands to read from every raster of ``infos`` (``RasterInfo``s): all of them
+    when ``bands`` is None (the rasters must then have the same band count), else ``bands``
+    checked against each raster."""
+    if bands is None:
+        counts = {info.count for info in infos}
+        if len(counts) > 1:
+            shown = ", ".join(f"{info.path.name}: {info.count}" for info in infos)
+            raise BandError(f"images have different band counts ({shown}); choose the bands "
+                            "to use with --bands")
+        return tuple(range(1, infos[0].count + 1)) if infos else ()
+    for info in infos:
+        bands = check_bands(bands, info.count, info.path)
+    return tuple(int(b) for b in bands)
+
+
 def valid_mask(data, nodata):
     """True where a pixel holds data: not every band equals ``nodata`` (or is NaN)."""
     data = np.asarray(data)

@@ -83,6 +83,13 @@ def test_cli_baseline_writes_maps_reports_and_summary(folders, learner):
     assert len(pixels["truth"]) == len(pixels["csc"]) == int(pixels["labelled_pixels"])
     assert int(pixels["labelled_pixels"]) == 55 * 90
     assert (pixels["truth"] > 0).all()
+    assert "cnn" not in pixels                          # a baseline has no phase one
+    from CSC_Application.summary import summarize
+
+    pooled = summarize([out])
+    assert set(pooled["method"]) == {"csc"}
+    weighted = pooled.set_index("class").loc["weighted avg", "f1"]
+    assert weighted == pytest.approx(summary.loc[0, "weighted_f1"], abs=1e-6)
     assert json.loads(str(pixels["schema"]))["name"] == "glacier"
 
 

@@ -130,3 +130,16 @@ def test_labels_must_be_integers_in_schema(make_raster, three_classes):
                      name="SCLS_ok.tif")
     labels = read_labels(ok, schema=three_classes)
     assert labels.dtype == np.uint8 and (labels == 3).all()
+
+
+def test_common_bands_checks_every_raster(make_raster):
+    from csc.rasters import common_bands
+
+    three = raster_info(make_raster((4, 4), bands=3, name="three.tif"))
+    four = raster_info(make_raster((4, 4), bands=4, name="four.tif"))
+    assert common_bands([four, four], None) == (1, 2, 3, 4)
+    assert common_bands([three, four], (3, 1)) == (3, 1)
+    with pytest.raises(BandError, match=r"different band counts \(three.tif: 3, four.tif: 4\)"):
+        common_bands([three, four], None)
+    with pytest.raises(BandError, match=r"three.tif has 3 band\(s\); cannot read band\(s\) \[4\]"):
+        common_bands([four, three], (1, 4))
