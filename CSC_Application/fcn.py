@@ -21,6 +21,7 @@ import logging
 
 import numpy as np
 
+from csc.backend import load_keras, load_tensorflow
 from csc.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def _per_channel(values, channels):
 
 
 def _activation_name(layer):
-    import keras
+    keras = load_keras()
 
     act = getattr(layer, "activation", None)
     if act is None:
@@ -68,7 +69,7 @@ def _activation_name(layer):
 
 
 def _numpy(variable):
-    import keras
+    keras = load_keras()
 
     return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
 
@@ -85,8 +86,8 @@ def _flatten_input_affine(scale, shift, flat_shape):
 
 def linear_layers(model):
     """The patch network ``model`` as a list of ``_Linear`` layers (conv form)."""
-    import keras
-    from keras import layers
+    keras = load_keras()
+    layers = keras.layers
 
     out = []
     pending = None        # (scale, shift) waiting to be folded into the next linear layer
@@ -168,8 +169,8 @@ def fully_convolutional(model):
     """The exact fully convolutional equivalent of the patch network ``model`` (input any
     rows × cols × bands, VALID output (rows − K + 1) × (cols − K + 1) × n_classes), as a Keras
     model of Conv2D layers with BatchNormalization folded in."""
-    import keras
-    from keras import layers
+    keras = load_keras()
+    layers = keras.layers
 
     n_bands = int(model.input_shape[-1])
     inputs = keras.Input(shape=(None, None, n_bands), name="strip")
@@ -191,7 +192,7 @@ def fully_convolutional(model):
 
 def _compiled(fcn):
     """A graph-compiled call of ``fcn`` traced once for any block shape."""
-    import tensorflow as tf
+    tf = load_tensorflow()
 
     fn = getattr(fcn, "_csc_predict", None)
     if fn is None:
@@ -228,48 +229,3 @@ def reflect_index(index, length):
     repeated: −1 → 1, length → length − 2); valid for overshoots below ``length``."""
     index = np.abs(index)
     return np.where(index >= length, 2 * (length - 1) - index, index)
-
-
-def auto_strip_rows(width, *, n_bands, n_classes, halo=0, budget=None):
-    """Strip height that keeps one strip's buffers (scaled input with halo and its padded
-    copy, probabilities, class ids) within ``budget`` bytes; by default a tenth of the
-    available memory, between 64 MB and 256 MB. The network's activations are bounded
-    separately (``predict_blocks``)."""
-    if budget is None:
-        import psutil
-
-        budget = min(max(psutil.virtual_memory().available // 10, 64 << 20), 256 << 20)
-    per_row = max(1, int(width)) * (4 * int(n_bands) * 2 + 4 * int(n_classes) + 8)
-    rows = int(budget // per_row) - 2 * int(halo)
-    return int(min(max(rows, 16), 8192))
-
-
-def predict_map(learner, data, *, valid, scaling, schema, strip_rows=None, progress=False):
-    """Class ids (rows, cols) uint8 of every pixel of ``data`` (rows, cols, bands; any dtype,
-    scaled strip by strip with ``scaling``), 0 where ``valid`` is False.
-
-    Each strip is read with ``learner.halo`` rows of real context above and below (reflected
-    beyond the image edge, and left/right), so the result does not depend on ``strip_rows``;
-    ``strip_rows=None`` predicts the whole image in one pass."""
-    from csc.tiling import strips
-
-    height, width = data.shape[:2]
-    halo = int(learner.halo)
-    if height <= halo or width <= halo:
-        raise ValueError(f"image of {height}x{width} pixels is smaller than the halo {halo}")
-    out = np.zeros((height, width), dtype=np.uint8)
-    parts = strips(height, int(strip_rows or height), halo)
-    if progress:
-        from tqdm.auto import tqdm
-
-        parts = tqdm(parts, desc="phase two strips", unit="strip", leave=False, disable=None)
-    for s in parts:
-        block = scaling.apply(data[s.read_start:s.read_stop])
-        if halo:
-            block = np.pad(block, ((s.pad_top, s.pad_bottom), (halo, halo), (0, 0)),
-                           mode="reflect")
-        proba = learner.predict_proba(block)
-        ids = schema.to_ids(np.argmax(proba, axis=-1))
-        ids[~valid[s.start:s.stop]] = 0
-        out[s.start:s.stop] = ids
-    return out

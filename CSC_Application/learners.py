@@ -1,73 +1,26 @@
 """Phase-two learners: one interface for every pixel classifier CSC can train per image.
 
-Learner contract (every phase-two learner, including ``baselines.learners``)
-------------------------------------------------------------------------------
-A learner is a scikit-learn style estimator::
-
-    learner = Learner(*, patch_size, n_classes, random_state=0, **params)
-
-- ``__init__`` only stores its keyword parameters (``patch_size`` odd ≥ 1, ``n_classes`` ≥ 2,
-  ``random_state`` an int seed, plus learner-specific options such as ``n_bands``, ``epochs``,
-  ``patience``, ``batch_size`` …). Unknown keyword options may be accepted and ignored.
-- ``halo``: attribute/property equal to ``patch_size // 2`` — the context a pixel's prediction
-  needs on each side.
-- ``fit(patches, y) -> self``
-
-  * ``patches`` is a :class:`CSC_Application.sampling.PatchSet`:
-
-    - ``len(patches)`` – number of training samples ``n``;
-    - ``patches.patch_size`` – K (odd); ``patches.n_bands`` – number of bands;
-    - ``patches.take(index) -> ndarray (len(index), K, K, bands) float32`` – the scaled
-      patches centred on samples ``index`` (any int array into ``0..n-1``; gathered on demand
-      with reflect indexing at the image borders, so never materialise all of them at K > 1);
-    - ``patches.pixels(index) -> ndarray (len(index), bands) float32`` – the centre pixels only
-      (== ``take(index)[:, K//2, K//2]``; cheap, for pixel learners);
-    - ``patches.labels`` – the class indexes ``y`` of all samples (same as the ``y`` passed).
-
-  * ``y``: int array (n,) of class INDEXES ``0..n_classes-1`` (not class ids).
-  * learned state goes into attributes ending in ``_`` (``model_``, ``classes_``,
-    ``history_`` — a dict of per-epoch lists, may be empty — …).
-
-- ``predict_proba(strip) -> ndarray (rows, cols, n_classes) float32``
-
-  * ``strip``: scaled float32 ``(rows + 2*halo, cols + 2*halo, bands)`` array, already
-    reflect-padded by ``halo`` on every side (strip-wise prediction passes true neighbouring
-    rows as the top/bottom halo). Output pixel ``(r, c)`` is the class-probability vector of
-    the patch ``strip[r:r+K, c:c+K]``.
-  * columns of the output follow class indexes ``0..n_classes-1``.
-
-``make_learner(name, *, patch_size, n_bands, n_classes, seed, **opts)`` builds one:
-``"nn"`` (MLP at K=1, compact CNN at K≥3), ``"mlp"`` (alias of ``"nn"``), ``"lightgbm"`` and
-``"rf"`` (``baselines.learners.LightGBMPixelClassifier`` / ``RandomForestPixelClassifier``,
-imported lazily; they receive ``patch_size, n_classes, random_state=seed`` and ``**opts``
-filtered to the parameters their ``__init__`` accepts).
+The learner contract and the registry of learners are in :mod:`csc.learners`; this module
+registers the neural learner as ``nn`` (alias ``mlp``). Importing it also registers the
+baselines (``lightgbm``, ``rf``) so ``--phase2`` can swap them in.
 """
-import inspect
 import logging
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+import baselines.learners  # noqa: F401  (registers lightgbm and rf)
+from csc.backend import load_keras, setup_backend
 from csc.errors import ClassificationError, PatchSizeError
+from csc.learners import make_learner, register_learner
+from csc.options import check_patch_size
+from CSC_Application.fcn import fully_convolutional, predict_blocks
+from CSC_Application.sampling import patch_dataset
 
 log = logging.getLogger(__name__)
 
-#: Names accepted by ``make_learner`` (``--phase2``).
-LEARNERS = ("nn", "mlp", "lightgbm", "rf")
 #: Filters of every 3×3 convolution of the compact patch CNN.
 CONV_FILTERS = 32
-
-
-def check_patch_size(patch_size):
-    """``patch_size`` as an int, or ``PatchSizeError`` unless it is odd and ≥ 1."""
-    try:
-        k = int(patch_size)
-    except (TypeError, ValueError):
-        k = None
-    if k is None or k != patch_size or k < 1 or k % 2 == 0:
-        raise PatchSizeError(f"patch size must be an odd whole number ≥ 1 (1, 3, 5, 7, 15 …), "
-                             f"got {patch_size!r}; pass e.g. --patch-size 5")
-    return k
 
 
 def conv_count(patch_size):
@@ -108,8 +61,8 @@ def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3, seed=None):
     With ``seed`` every layer's initial weights come from its own seeded initialiser, so a
     network is reproducible even when other threads draw from Python's global ``random``
     (as in a Dask worker)."""
-    import keras
-    from keras import layers, regularizers
+    keras = load_keras()
+    layers, regularizers = keras.layers, keras.regularizers
 
     k = check_patch_size(patch_size)
     if int(n_classes) < 2:
@@ -179,12 +132,7 @@ class PatchNetworkClassifier(BaseEstimator):
         return int(self.patch_size) // 2
 
     def fit(self, patches, y):
-        from csc.backend import setup_backend
-
-        import keras
-
-        from CSC_Application.sampling import patch_dataset
-
+        keras = load_keras()
         k = check_patch_size(self.patch_size)
         if patches.patch_size != k:
             raise PatchSizeError(f"learner expects {k}×{k} patches, the patch set holds "
@@ -236,8 +184,6 @@ class PatchNetworkClassifier(BaseEstimator):
 
     def predict_proba(self, strip):
         """Class probabilities (rows, cols, n_classes) for a reflect-padded scaled strip."""
-        from CSC_Application.fcn import fully_convolutional, predict_blocks
-
         self._check_fitted()
         if self.fcn_ is None:
             self.fcn_ = fully_convolutional(self.model_)
@@ -250,8 +196,9 @@ class PatchNetworkClassifier(BaseEstimator):
 
 
 def _epoch_bar(epochs, k):
-    import keras
     from tqdm.auto import tqdm
+
+    keras = load_keras()
 
     class EpochBar(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -270,25 +217,7 @@ def _epoch_bar(epochs, k):
     return EpochBar()
 
 
-def make_learner(name, *, patch_size, n_bands, n_classes, seed, **opts):
-    """A phase-two learner by name (see the module docstring for the contract).
+register_learner("nn", PatchNetworkClassifier, aliases=("mlp",))
 
-    ``opts`` are learner options (``epochs``, ``patience``, ``batch_size``, ``progress`` …);
-    each learner receives the ones its ``__init__`` accepts."""
-    k = check_patch_size(patch_size)
-    name = str(name).lower()
-    if name in ("nn", "mlp"):
-        cls = PatchNetworkClassifier
-        opts = dict(opts, n_bands=n_bands)
-    elif name == "lightgbm":
-        from baselines.learners import LightGBMPixelClassifier as cls
-    elif name == "rf":
-        from baselines.learners import RandomForestPixelClassifier as cls
-    else:
-        raise ClassificationError(f"unknown phase-two learner {name!r}; choose one of "
-                                  f"{', '.join(LEARNERS)}")
-    accepted = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    kwargs = {key: value for key, value in dict(opts, n_bands=n_bands).items()
-              if takes_any or key in accepted}
-    return cls(patch_size=k, n_classes=int(n_classes), random_state=int(seed), **kwargs)
+__all__ = ["PatchNetworkClassifier", "build_patch_network", "conv_count", "dense_units",
+           "make_learner", "check_patch_size"]

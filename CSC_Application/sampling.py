@@ -7,18 +7,16 @@ centre indexes, and gathers the K×K patches of a batch with one vectorised fanc
 (reflected at the image borders exactly like the ``numpy.pad(mode="reflect")`` that strip
 prediction uses), scaling only that batch.
 """
-import dataclasses
 import logging
 
 import numpy as np
 
+from csc.backend import load_keras
+from csc.errors import PatchSizeError
+from csc.sampling import Sample, balanced_sample  # noqa: F401  (Sample: what this returns)
 from CSC_Application.fcn import reflect_index
-from csc.errors import ClassificationError, PatchSizeError
 
 log = logging.getLogger(__name__)
-
-#: Rows scanned at a time when counting or locating pixels (bounds temporary memory).
-SCAN_ROWS = 1024
 
 
 class PatchSet:
@@ -82,7 +80,7 @@ class PatchSet:
 def patch_dataset(patches, index, labels, *, batch_size, shuffle=False, seed=0):
     """A ``keras.utils.PyDataset`` of (patches, labels) batches over samples ``index`` of a
     ``PatchSet``; with ``shuffle`` the order is redrawn every epoch from ``seed``."""
-    import keras
+    keras = load_keras()
 
     class PatchBatches(keras.utils.PyDataset):
         def __init__(self):
@@ -108,112 +106,13 @@ def patch_dataset(patches, index, labels, *, batch_size, shuffle=False, seed=0):
 
 # --- drawing centres --------------------------------------------------------------------------
 
-def strip_class_counts(class_map, *, scan_rows=SCAN_ROWS):
-    """(n_strips, 256) pixel counts of every uint8 value per scan strip of ``class_map``."""
-    counts = []
-    for r0 in range(0, class_map.shape[0], scan_rows):
-        counts.append(np.bincount(class_map[r0:r0 + scan_rows].ravel(), minlength=256))
-    return np.array(counts, dtype=np.int64).reshape(-1, 256)
-
-
-def ranked_positions(match, ranks, strip_counts, *, width, scan_rows=SCAN_ROWS):
-    """Flat positions of the ``ranks``-th pixels (in raster order) where ``match(r0, r1)``
-    (a boolean strip of rows r0:r1) is True; ``strip_counts`` holds the True count of every
-    scan strip. Only one strip is expanded at a time."""
-    ranks = np.sort(np.asarray(ranks, dtype=np.int64))
-    out = np.empty(len(ranks), dtype=np.int64)
-    edges = np.concatenate([[0], np.cumsum(strip_counts)])
-    bounds = np.searchsorted(ranks, edges)
-    for s in range(len(strip_counts)):
-        lo, hi = bounds[s], bounds[s + 1]
-        if lo == hi:
-            continue
-        r0 = s * scan_rows
-        hits = np.flatnonzero(match(r0, r0 + scan_rows))
-        out[lo:hi] = hits[ranks[lo:hi] - edges[s]] + r0 * width
-    return out
-
-
-def _draw(rng, available, n):
-    """``n`` ranks among ``available``: without replacement when there are enough, otherwise
-    every pixel once and the rest drawn again with replacement."""
-    if available >= n:
-        return rng.choice(available, size=n, replace=False)
-    return np.concatenate([np.arange(available), rng.integers(0, available, n - available)])
-
-
-@dataclasses.dataclass
-class Sample:
-    """Training centres drawn from a phase-one map."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-    labels: np.ndarray       # class ids
-    counts: dict             # class id -> pixels of that class in the map
-    drawn: dict              # class id -> centres drawn
-    absent: list             # class ids of the schema missing from the map
-    replaced: list           # class ids drawn with replacement (too few pixels)
-
-
 def sample_centres(class_map, *, schema, samples_per_class, seed=0, path=None):
-    """Balanced training centres from a class map (ids, 0 = unlabelled/nodata, never drawn).
-
-    Every class present gets the same number of centres, ``min(samples_per_class, pixels of
-    the largest class)``: drawn without replacement where the class has that many pixels,
-    otherwise all its pixels plus repeats drawn with replacement. Schema classes absent from
-    the map are reported in ``Sample.absent``; a map holding fewer than two classes raises
-    ``ClassificationError``. Centres come out in a seeded random order."""
-    if int(samples_per_class) < 1:
-        raise ClassificationError(f"--samples-per-class must be ≥ 1, got {samples_per_class}")
-    rng = np.random.default_rng(seed)
-    strip_counts = strip_class_counts(class_map)
-    totals = strip_counts.sum(axis=0)
-    ids = [int(c) for c in schema.ids]
-    counts = {c: int(totals[c]) for c in ids}
-    present = [c for c in ids if counts[c] > 0]
-    absent = [c for c in ids if counts[c] == 0]
+    """Balanced training centres from a phase-one map (ids, 0 = unlabelled/nodata, never
+    drawn): every class present gets ``min(samples_per_class, pixels of the largest class)``
+    centres (:func:`csc.sampling.balanced_sample` with ``fill``), in a seeded random order."""
     where = f" of {path}" if path else ""
-    if len(present) < 2:
-        found = (f"only class {present[0]} ({schema.name_of(present[0])})" if present
-                 else "no class at all")
-        raise ClassificationError(
-            f"the phase-one map{where} holds {found}; phase two needs at least two classes to "
-            "learn from. Check that the model suits this image (bands, scaling) or lower "
-            "--min-confidence")
-    n = int(min(int(samples_per_class), max(counts[c] for c in present)))
-    width = class_map.shape[1]
-    positions, labels, drawn, replaced = [], [], {}, []
-    for c in present:
-        ranks = _draw(rng, counts[c], n)
-        if counts[c] < n:
-            replaced.append(c)
-        pos = ranked_positions(lambda r0, r1, c=c: class_map[r0:r1] == c, ranks,
-                               strip_counts[:, c], width=width)
-        positions.append(pos)
-        labels.append(np.full(len(pos), c, dtype=np.uint8))
-        drawn[c] = int(len(pos))
-    positions = np.concatenate(positions)
-    labels = np.concatenate(labels)
-    order = rng.permutation(len(positions))
-    positions, labels = positions[order], labels[order]
-    if absent:
-        log.warning("phase-one map%s lacks class(es) %s; phase two still predicts all %d "
-                    "classes", where, ", ".join(f"{c} ({schema.name_of(c)})" for c in absent),
-                    schema.n_classes)
-    if replaced:
-        log.info("class(es) %s have fewer than %d pixels and were drawn with replacement",
-                 replaced, n)
-    return Sample(rows=positions // width, cols=positions % width, labels=labels,
-                  counts=counts, drawn=drawn, absent=absent, replaced=replaced)
-
-
-def sample_pixels(mask, *, n, seed=0):
-    """Flat positions of up to ``n`` pixels where ``mask`` is True (all of them, in raster
-    order, when there are fewer), drawn by ``seed`` without replacement, strip by strip."""
-    strip_counts = np.array([np.count_nonzero(mask[r0:r0 + SCAN_ROWS])
-                             for r0 in range(0, mask.shape[0], SCAN_ROWS)], dtype=np.int64)
-    total = int(strip_counts.sum())
-    rng = np.random.default_rng(seed)
-    ranks = np.arange(total) if total <= n else rng.choice(total, size=int(n), replace=False)
-    return ranked_positions(lambda r0, r1: mask[r0:r1], ranks, strip_counts,
-                            width=mask.shape[1])
+    return balanced_sample([class_map], schema=schema, samples_per_class=samples_per_class,
+                           seed=seed, fill=True, shuffle=True,
+                           source=f"the phase-one map{where}",
+                           hint="check that the model suits this image (bands, scaling) or "
+                                "lower --min-confidence")

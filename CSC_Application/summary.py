@@ -14,41 +14,18 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from CSC_Application.sampling import sample_pixels
 from csc.classes import ClassSchema
 from csc.errors import LabelMismatchError, MissingLabelError
-from csc.files import atomic_path, write_csv
+from csc.figures import plt, save
+from csc.files import write_csv
+from csc.pooling import POOL_PIXELS, SUFFIX, write_pixel_sample  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
-SUFFIX = "_pixels.npz"
 #: Columns of the tidy summary frame.
 COLUMNS = ["run", "result_dir", "exp", "images", "pixels", "method", "class", "role",
            "precision", "recall", "f1", "support"]
 METHODS = {"cnn": "phase one (CNN)", "csc": "CSC"}
-#: Labelled pixels kept per image for pooled scores.
-POOL_PIXELS = 200_000
-
-
-def write_pixel_sample(path, *, truth, cnn, csc, valid, stem, exp, schema, seed=0,
-                       n=POOL_PIXELS, **extra):
-    """Write ``<stem>_<exp>_pixels.npz``: a seeded sample of up to ``n`` labelled, valid pixels
-    of ``truth`` with the phase-one (``cnn``, None for a method without a phase one, such as a
-    baseline) and final (``csc``) classes at the same pixels, in the layout :func:`pool_run`
-    reads (``extra`` arrays are stored too). Written atomically; returns the number of
-    labelled valid pixels the sample stands for."""
-    mask = (np.asarray(truth) != 0) & np.asarray(valid, dtype=bool)
-    labelled = int(np.count_nonzero(mask))
-    pos = sample_pixels(mask, n=n, seed=seed)
-    arrays = dict(truth=truth.ravel()[pos], csc=csc.ravel()[pos], stem=np.array(stem),
-                  exp=np.array(exp), labelled_pixels=np.array(labelled),
-                  schema=np.array(json.dumps(schema.to_dict())),
-                  **{key: np.asarray(value) for key, value in extra.items()})
-    if cnn is not None:
-        arrays["cnn"] = cnn.ravel()[pos]
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **arrays)
-    return labelled
 
 
 def runs_in(result_dir):
@@ -183,8 +160,6 @@ def headline(frame):
 
 def plot_summary(frame, path):
     """Grouped bars of weighted, macro and glacier F1 per run, phase one against CSC."""
-    from csc.figures import plt, save
-
     table = headline(frame)
     metrics = [("weighted_f1", "weighted F1"), ("macro_f1", "macro F1")]
     if table[["cnn_glacier_f1", "csc_glacier_f1"]].notna().any().any():

@@ -13,6 +13,7 @@ import numpy as np
 
 from csc.errors import ClassificationError
 from csc.tiling import extract_tiles, tile_origins
+from Phase_1_CNN.model import predict_tiles
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
     Returns ``(class_map, tiles)``: ``class_map`` (rows, cols) uint8 class ids, 0 where the
     pixel is nodata or its tile's top probability is below ``min_confidence`` (or the tile is
     all nodata); ``tiles`` a dict with the tile grid, per-tile ids and confidences."""
-    from Phase_1_CNN.model import predict_tiles
-
     tile = int(card.tile_size)
     height, width = data.shape[:2]
     where = f"{path}" if path else "the image"

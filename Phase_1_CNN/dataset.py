@@ -1,17 +1,53 @@
-"""Reading a tile set written by ``csc tiles``: its description, memory-mapped arrays and
-counts, and a Keras ``PyDataset`` that feeds shuffled batches straight from the memory maps
-(the arrays are never loaded whole into RAM)."""
+"""The tile set on disk, shared by the writer (``tiles``), the balancer (``thinning``) and
+training: its splits, the memory-mapped arrays written atomically, per-class counts, the
+reader of a tile-set folder, and a Keras ``PyDataset`` that feeds shuffled batches straight
+from the memory maps (the arrays are never loaded whole into RAM)."""
+import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from csc.backend import load_keras
 from csc.classes import ClassSchema
-from csc.errors import EmptyTileSetError
+from csc.errors import EmptyTileSetError, ModelError
+from csc.files import atomic_path
 from csc.scaling import Scaling
 
+#: split names of the arrays (``tiles_<split>.npy``) and their names in tables
 SPLITS = ("train", "val")
+SPLIT_NAMES = {"train": "train", "val": "validation"}
+
+
+@contextlib.contextmanager
+def open_arrays(out_dir, split, *, n, tile_shape, dtype):
+    """Allocate ``tiles_<split>.npy`` (n, *tile_shape) and ``labels_<split>.npy`` (n,) uint8
+    once, as memory maps in temporary files that replace the targets only when the block
+    exits without error. Yields the two writable arrays."""
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir / f"tiles_{split}.npy") as tiles_tmp, \
+            atomic_path(out_dir / f"labels_{split}.npy") as labels_tmp:
+        tiles = np.lib.format.open_memmap(tiles_tmp, mode="w+", dtype=np.dtype(dtype),
+                                          shape=(int(n),) + tuple(tile_shape))
+        labels = np.lib.format.open_memmap(labels_tmp, mode="w+", dtype=np.uint8,
+                                           shape=(int(n),))
+        yield tiles, labels
+        tiles.flush()
+        labels.flush()
+        del tiles, labels
+
+
+def counts_table(labels_by_split, schema):
+    """Per-class tile counts: id, class, train, validation, total."""
+    rows = []
+    for class_id, name in zip(schema.ids.tolist(), schema.names):
+        row = {"id": class_id, "class": name}
+        for split in SPLITS:
+            row[SPLIT_NAMES[split]] = int(np.sum(np.asarray(labels_by_split[split]) == class_id))
+        row["total"] = row["train"] + row["validation"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["id", "class", "train", "validation", "total"])
 
 
 class TileSet:
@@ -74,8 +110,6 @@ class TileSet:
 
     def counts(self):
         """Per-class tile counts (id, class, train, validation, total) of the arrays."""
-        from Phase_1_CNN.tiles import counts_table
-
         return counts_table({s: self.labels(s) for s in SPLITS}, self.schema)
 
     def index(self):
@@ -86,8 +120,6 @@ class TileSet:
     def check_compatible(self, *, tile_size, bands, scaling, schema, what):
         """Raise ``ModelError`` naming both sides when this tile set does not match a model
         (``what`` names the model, e.g. its path)."""
-        from csc.errors import ModelError
-
         mismatches = []
         if int(tile_size) != self.tile_size:
             mismatches.append(f"tile size {tile_size} vs {self.tile_size}")
@@ -122,7 +154,7 @@ def tile_batches(tileset, split, *, batch_size=32, shuffle=True, seed=0, **kwarg
 
 
 def _define_tile_batches():
-    import keras
+    keras = load_keras()
 
     class TileBatches(keras.utils.PyDataset):
         """Batches of a tile-set split straight from its memory map."""

@@ -10,6 +10,8 @@ import numpy as np
 from csc.metrics import class_report
 from csc.rasters import read_image, read_labels
 from csc.scenes import find_scenes
+from Phase_1_CNN.model import load_model, predict_classes
+from Phase_1_CNN.tiles import select_tiles, tile_image
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +21,6 @@ def evaluate_tiles(model_path, images, *, stride=None, purity=0.95, max_unlabell
     """Per-class report (``csc.metrics.class_report``) of ``model_path`` on the tiles of every
     labelled image in ``images`` (a file or a folder). ``stride`` defaults to the tile size
     (non-overlapping tiles)."""
-    from Phase_1_CNN.model import load_model, predict_classes
-    from Phase_1_CNN.tiles import select_tiles, tile_image
-
     model, card = load_model(model_path)
     tile = card.tile_size
     truth, pred = [], []

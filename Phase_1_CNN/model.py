@@ -9,10 +9,13 @@ VGG16; 1/4 or 1/16 trains on a laptop CPU with the same layer names and depth).
 """
 import logging
 import warnings
+from pathlib import Path
 
 import numpy as np
 
+from csc.backend import load_keras
 from csc.errors import ModelError
+from csc.modelcard import load_card
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ def _check_shape(tile_size, n_bands, n_classes, width):
 
 def _vgg16_features(inputs, width, kernel_initializer):
     """The VGG16 convolutional blocks at ``width``, with the keras.applications layer names."""
-    from keras import layers
+    layers = load_keras().layers
 
     x = inputs
     for b, (filters, n_conv) in enumerate(VGG16_BLOCKS, start=1):
@@ -68,8 +71,8 @@ def build_vgg16(tile_size, n_bands, n_classes, *, width=1.0, l2=1e-3, dropout=0.
     Convolution kernels start from ``kernel_initializer`` (He normal by default: thirteen
     ReLU layers without normalisation train from scratch far more reliably than from the
     Glorot default; ``None`` keeps the Keras default)."""
-    import keras
-    from keras import layers, regularizers
+    keras = load_keras()
+    layers, regularizers = keras.layers, keras.regularizers
 
     _check_shape(tile_size, n_bands, n_classes, width)
     shape = (int(tile_size), int(tile_size), int(n_bands))
@@ -98,7 +101,7 @@ def build_vgg16(tile_size, n_bands, n_classes, *, width=1.0, l2=1e-3, dropout=0.
 
 def compile_model(model, *, learning_rate=1e-4):
     """Adam (amsgrad) on sparse categorical cross-entropy over class indexes, with accuracy."""
-    import keras
+    keras = load_keras()
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, amsgrad=True),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -119,10 +122,7 @@ def load_imagenet_weights(model, path):
     kernel is adapted: bands 1-3 take the R, G, B kernels and every further band the mean of
     the three (a one- or two-band model takes the RGB mean for every band). Returns the
     number of layers copied."""
-    from pathlib import Path
-
-    import keras
-
+    keras = load_keras()
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such weights file; download the VGG16 'notop' weights "
@@ -156,12 +156,8 @@ def load_imagenet_weights(model, path):
 def load_model(path):
     """(keras model, ModelCard) of a saved phase-one model; ``ModelError`` when the model or
     its sidecar is missing, unreadable or inconsistent with each other."""
-    from csc.backend import quiet_tensorflow
-    from csc.modelcard import load_card
-
     card = load_card(path)  # raises ModelError for a missing model or sidecar
-    quiet_tensorflow()
-    import keras
+    keras = load_keras()
 
     try:
         model = keras.models.load_model(str(path), compile=False)

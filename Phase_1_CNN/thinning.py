@@ -7,6 +7,8 @@ import numpy as np
 
 from csc.errors import EmptyTileSetError
 from csc.files import write_csv, write_json
+from Phase_1_CNN.dataset import TileSet, open_arrays
+from Phase_1_CNN.tiles import N_ORIENTATIONS, orient
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,6 @@ def thin_tileset(tileset, *, max_per_class, oversample=False, seed=0, batch=2048
     The arrays are rewritten atomically (new memory maps renamed over the old ones), then
     tiles.csv, counts.csv and tiles.json. Repeated tiles get a random orientation other than
     their own. Returns ``(before, after)`` per-class count tables."""
-    from Phase_1_CNN.dataset import TileSet
-    from Phase_1_CNN.tiles import N_ORIENTATIONS, open_arrays, orient
-
     tileset = tileset if isinstance(tileset, TileSet) else TileSet(tileset)
     before = tileset.counts()
     labels = tileset.labels("train")

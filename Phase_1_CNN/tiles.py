@@ -16,27 +16,24 @@ The tile set is a folder::
     counts.csv        per-class tile counts per split
     tiles.json        tile size, stride, bands, scaling, schema, rules, split, dtype, per image
 """
-import contextlib
 import dataclasses
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from csc import __version__
 from csc.classes import GLACIER, UNLABELLED
-from csc.errors import BandError, EmptyTileSetError
-from csc.files import atomic_path, ensure_writable_dir, write_csv, write_json
+from csc.errors import EmptyTileSetError
+from csc.files import ensure_writable_dir, write_csv, write_json
+from csc.pixels import resolve_scaling
 from csc.rasters import common_bands, raster_info, read_image, read_labels
-from csc.scaling import Scaling, default_scaling
 from csc.scenes import find_scenes
 from csc.tiling import extract_tiles, tile_grid, window_sums
+from Phase_1_CNN.dataset import SPLIT_NAMES, SPLITS, TileSet, counts_table, open_arrays
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val")
-SPLIT_NAMES = {"train": "train", "val": "validation"}
 N_ORIENTATIONS = 8
 #: image rows read at once; bounds memory on large scenes
 STRIP_ROWS = 1024
@@ -256,24 +253,6 @@ def _valid_and_sample(path, *, bands, height, n_sample, strip_rows=STRIP_ROWS):
     return np.concatenate(masks, axis=0), (np.concatenate(samples) if n_sample else None)
 
 
-def resolve_scaling(scale, *, offset=0.0, dtypes=(), sample=None):
-    """A ``Scaling`` from ``scale``: a ``Scaling``; None (from the data type); a number;
-    or ``"percentile"`` (fitted on ``sample``, valid pixels (n, bands))."""
-    if isinstance(scale, Scaling):
-        return scale
-    if scale is None:
-        if len(dtypes) > 1:
-            raise BandError(f"images have different data types "
-                            f"({', '.join(sorted(map(str, dtypes)))}); give one --scale for all")
-        return Scaling.fixed(default_scaling(next(iter(dtypes))).scale, offset=offset)
-    if str(scale).lower() == "percentile":
-        if sample is None or len(sample) == 0:
-            raise EmptyTileSetError("no valid pixels in the training images to fit the "
-                                    "percentile scaling on; check the images' nodata")
-        return Scaling.percentile(sample, offset=offset)
-    return Scaling.fixed(float(scale), offset=offset)
-
-
 def empty_message(records, *, tile_size, stride, purity, max_unlabelled):
     """Why no tile survived, with the numbers to try."""
     n_pos = sum(r["positions"] for r in records)
@@ -301,36 +280,6 @@ def empty_message(records, *, tile_size, stride, purity, max_unlabelled):
             + ", or ".join(tips))
 
 
-@contextlib.contextmanager
-def open_arrays(out_dir, split, *, n, tile_shape, dtype):
-    """Allocate ``tiles_<split>.npy`` (n, *tile_shape) and ``labels_<split>.npy`` (n,) uint8
-    once, as memory maps in temporary files that replace the targets only when the block
-    exits without error. Yields the two writable arrays."""
-    out_dir = Path(out_dir)
-    with atomic_path(out_dir / f"tiles_{split}.npy") as tiles_tmp, \
-            atomic_path(out_dir / f"labels_{split}.npy") as labels_tmp:
-        tiles = np.lib.format.open_memmap(tiles_tmp, mode="w+", dtype=np.dtype(dtype),
-                                          shape=(int(n),) + tuple(tile_shape))
-        labels = np.lib.format.open_memmap(labels_tmp, mode="w+", dtype=np.uint8,
-                                           shape=(int(n),))
-        yield tiles, labels
-        tiles.flush()
-        labels.flush()
-        del tiles, labels
-
-
-def counts_table(labels_by_split, schema):
-    """Per-class tile counts: id, class, train, validation, total."""
-    rows = []
-    for class_id, name in zip(schema.ids.tolist(), schema.names):
-        row = {"id": class_id, "class": name}
-        for split in SPLITS:
-            row[SPLIT_NAMES[split]] = int(np.sum(np.asarray(labels_by_split[split]) == class_id))
-        row["total"] = row["train"] + row["validation"]
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["id", "class", "train", "validation", "total"])
-
-
 def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_unlabelled=0.10,
                  augment=True, noise=0.02, bands=None, scale=None, offset=0.0, schema=GLACIER,
                  split="block", val_fraction=0.2, block_size=None, dtype="float16", seed=0,
@@ -344,8 +293,6 @@ def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_u
     image; training tiles overlapping a validation tile are dropped) or ``"image"`` (whole
     images held out). Only training tiles are augmented (8 orientations + ``noise``).
     Returns the ``TileSet`` written."""
-    from Phase_1_CNN.dataset import TileSet
-
     if split not in ("block", "image"):
         raise ValueError(f"split must be 'block' or 'image', got {split!r}")
     if not 0 <= val_fraction < 1:

@@ -17,8 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csc.backend import device_name, load_keras, setup_backend
 from csc.errors import EmptyTileSetError, ModelError
+from csc.figures import plot_history
 from csc.files import atomic_path, write_csv
+from csc.metrics import class_report, summary_scores, write_report
+from csc.modelcard import ModelCard, load_card, sidecar_path
+from Phase_1_CNN.dataset import TileSet, tile_batches
+from Phase_1_CNN.model import (build_vgg16, compile_model, load_imagenet_weights, load_model,
+                               predict_classes)
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +48,6 @@ class TrainingResult:
 
 def output_paths(model_path):
     """Paths of the files written beside ``model_path``."""
-    from csc.modelcard import sidecar_path
-
     model_path = Path(model_path)
     stem = model_path.with_suffix("")
     return {"model": model_path, "sidecar": sidecar_path(model_path),
@@ -71,8 +76,24 @@ def _check_tiles(tileset):
     return n_train, n_val
 
 
+_CLASSES = {}
+
+
 def _callbacks(*, target_accuracy, patience):
-    import keras
+    """The target-accuracy stop, early stopping (best weights restored) and an epoch timer."""
+    if "callbacks" not in _CLASSES:
+        _CLASSES["callbacks"] = _define_callbacks()
+    TargetAccuracy, EpochTimer = _CLASSES["callbacks"]
+    keras = load_keras()
+    target = TargetAccuracy(target_accuracy)
+    early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                          patience=int(patience), restore_best_weights=True)
+    timer = EpochTimer()
+    return target, early, timer
+
+
+def _define_callbacks():
+    keras = load_keras()
 
     class TargetAccuracy(keras.callbacks.Callback):
         """Stop once the validation accuracy reaches ``target``."""
@@ -99,17 +120,11 @@ def _callbacks(*, target_accuracy, patience):
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self._start)
 
-    target = TargetAccuracy(target_accuracy)
-    early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
-                                          patience=int(patience), restore_best_weights=True)
-    timer = EpochTimer()
-    return target, early, timer
+    return TargetAccuracy, EpochTimer
 
 
 def _fit(model, tileset, *, epochs, batch_size, target_accuracy, patience, seed, verbose):
     """Fit ``model`` on the tile set; the history (one row per epoch) and the run figures."""
-    from Phase_1_CNN.dataset import tile_batches
-
     n_train, n_val = _check_tiles(tileset)
     train = tile_batches(tileset, "train", batch_size=batch_size, shuffle=True, seed=seed)
     val = tile_batches(tileset, "val", batch_size=batch_size, shuffle=False)
@@ -139,9 +154,6 @@ def _fit(model, tileset, *, epochs, batch_size, target_accuracy, patience, seed,
 def validation_report(model, tileset, *, batch_size=256):
     """Per-class report (csc.metrics.class_report) of the model's tile predictions against
     the validation tiles' labels, and the predicted class ids."""
-    from csc.metrics import class_report
-    from Phase_1_CNN.model import predict_classes
-
     truth = tileset.labels("val")
     pred, _ = predict_classes(model, tileset.tiles("val"), tileset.schema,
                               batch_size=batch_size)
@@ -149,9 +161,6 @@ def validation_report(model, tileset, *, batch_size=256):
 
 
 def _save(model, card, history, report, model_path):
-    from csc.figures import plot_history
-    from csc.metrics import write_report
-
     paths = output_paths(model_path)
     with atomic_path(paths["model"]) as tmp:
         model.save(tmp)
@@ -171,11 +180,6 @@ def train(tiles_dir, model_path, *, epochs=20, batch_size=32, target_accuracy=0.
     ``weights`` is a local VGG16 'notop' ImageNet weights file (``.h5``), copied into the
     convolutional layers (full width only); bands beyond the third start from the RGB mean.
     Adam (amsgrad) at ``learning_rate``. Returns a ``TrainingResult``."""
-    from csc.backend import device_name, setup_backend
-    from csc.modelcard import ModelCard
-    from Phase_1_CNN.dataset import TileSet
-    from Phase_1_CNN.model import build_vgg16, compile_model, load_imagenet_weights
-
     model_path = _check_model_path(model_path)
     tileset = TileSet(tiles_dir)
     _check_tiles(tileset)
@@ -212,11 +216,6 @@ def finetune(model_path, tiles_dir, out_path, *, learning_rate=1e-5, epochs=10, 
 
     The tile set must match the model's tile size, bands, scaling and classes (``ModelError``
     naming both otherwise)."""
-    from csc.backend import device_name, setup_backend
-    from csc.modelcard import ModelCard, load_card
-    from Phase_1_CNN.dataset import TileSet
-    from Phase_1_CNN.model import compile_model, load_model
-
     out_path = _check_model_path(out_path)
     tileset = TileSet(tiles_dir)
     old = load_card(model_path)
@@ -255,8 +254,6 @@ def _steady_seconds(seconds):
 
 
 def _scores(report):
-    from csc.metrics import summary_scores
-
     return {k: (None if not np.isfinite(v) else round(v, 6))
             for k, v in summary_scores(report).items()}
 

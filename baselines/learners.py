@@ -1,6 +1,6 @@
 """LightGBM and random-forest pixel classifiers on the features of :mod:`baselines.features`.
 
-Both follow the phase-two learner contract documented in :mod:`CSC_Application.learners`, so
+Both follow the learner contract of :mod:`csc.learners` and register there, so
 ``csc classify --phase2 lightgbm|rf`` can use them in place of the per-image MLP/CNN:
 
 - ``__init__(*, patch_size, n_classes, random_state=0, ...)`` stores its parameters;
@@ -18,8 +18,10 @@ import logging
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from csc.errors import ClassificationError, PatchSizeError
-from baselines.features import (parse_roles, patch_features, strip_features)
+from baselines.features import parse_roles, patch_features, strip_features
+from csc.errors import ClassificationError
+from csc.learners import make_learner, register_learner
+from csc.options import PATCH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,7 @@ class _PixelClassifier(BaseEstimator):
 
     # -- training --------------------------------------------------------------------------
     def _check(self):
-        k = self.patch_size
-        if int(k) != k or k < 1 or k % 2 == 0:
-            raise PatchSizeError(f"{type(self).__name__}: patch_size must be an odd integer >= 1 "
-                                 f"(1, 3, 5 …), got {k}")
+        PATCH_SIZE.check(self.patch_size, label=f"{type(self).__name__} patch_size")
         if self.n_classes is None or self.n_classes < 2:
             raise ClassificationError(f"{type(self).__name__}: n_classes must be >= 2, "
                                       f"got {self.n_classes}")
@@ -61,7 +60,7 @@ class _PixelClassifier(BaseEstimator):
         self.roles_ = parse_roles(self.band_roles, n_bands)
         k = int(self.patch_size)
         if getattr(patches, "patch_size", k) != k:
-            raise PatchSizeError(f"{type(self).__name__} has patch_size {k} but the patches are "
+            raise PATCH_SIZE.error(f"{type(self).__name__} has patch_size {k} but the patches are "
                                  f"{patches.patch_size}×{patches.patch_size}; build both with "
                                  "the same patch size")
         batch = max(1, _BATCH_BYTES // (k * k * n_bands * 4))
@@ -183,15 +182,17 @@ class RandomForestPixelClassifier(_PixelClassifier):
                                       random_state=self.random_state, n_jobs=self.n_jobs)
 
 
-#: Learners by the name used on the command line.
+#: The baseline learners, by the name used on the command line.
 LEARNERS = {"lightgbm": LightGBMPixelClassifier, "rf": RandomForestPixelClassifier}
+for _name, _cls in LEARNERS.items():
+    register_learner(_name, _cls)
 
 
 def make_baseline(name, *, patch_size, n_classes, random_state=0, **params):
-    """A baseline learner by name (``lightgbm`` or ``rf``)."""
-    try:
-        cls = LEARNERS[name]
-    except KeyError:
+    """A baseline learner by name (``lightgbm`` or ``rf``), from the one learner registry."""
+    if name not in LEARNERS:
         raise ClassificationError(f"unknown baseline learner {name!r}; choose "
-                                  f"{' or '.join(LEARNERS)}") from None
-    return cls(patch_size=patch_size, n_classes=n_classes, random_state=random_state, **params)
+                                  f"{' or '.join(LEARNERS)}")
+    n_bands = params.pop("n_bands", None)
+    return make_learner(name, patch_size=patch_size, n_bands=n_bands, n_classes=n_classes,
+                        seed=random_state, **params)

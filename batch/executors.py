@@ -18,7 +18,10 @@ import time
 import uuid
 
 from batch.jobs import OLD_TAG, PARTIAL_TAG
+from csc.backend import setup_backend
 from csc.errors import CscError
+from csc.files import write_csv, write_json
+from CSC_Application.run import classify_path
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,6 @@ def run_job(job, defaults=None, *, tag, threads=None):
     ``summary.csv`` (one row per image).
     ``threads`` caps TensorFlow's thread pools (a worker's share of the cores). Returns a
     :class:`JobResult`; a failure is reported in it, never raised, so a sweep goes on."""
-    from csc.files import write_csv, write_json
-
     start = time.perf_counter()
     host = socket.gethostname()
     partial = job.partial_dir(tag)
@@ -105,12 +106,9 @@ def run_job(job, defaults=None, *, tag, threads=None):
         if partial.exists():
             shutil.rmtree(partial)
         partial.mkdir(parents=True)
-        from csc.backend import setup_backend
-
         setup_backend(threads=threads)  # size the thread pools before the job's first TF op
-        from CSC_Application.run import classify_path
-
-        frame = classify_path(job.data_source, job.model_path, partial, options, progress=False)
+        frame = classify_path(job.data_source, job.model_path, partial, options,
+                              progress=False).frame
         failures = image_failures(frame)
         if failures:
             raise JobFailedError(f"{len(failures)} of {len(frame)} image(s) failed: "

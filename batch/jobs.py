@@ -17,13 +17,14 @@ failed (its ``Error`` column then says why).
 import csv
 import dataclasses
 import difflib
-import math
 from pathlib import Path
 
 import pandas as pd
 
-from csc.errors import CscError, JobListError
-from CSC_Application.learners import LEARNERS
+from csc.errors import CscError, JobListError, OptionError
+from csc.modelcard import load_card
+from csc.options import CLASSIFY, ClassifyOptions, Option
+from csc.scenes import find_scenes
 
 #: Values of the ``Done`` column.
 PENDING, DONE, FAILED = 0, 1, -1
@@ -34,75 +35,20 @@ ALIASES = {"EportShortHand": "ExpShortHand"}
 PARTIAL_TAG, OLD_TAG = ".partial-", ".old-"
 
 
-# -- cell parsers: text -> value, ValueError with the reason -------------------------------
+# -- cell parsers of the columns that are not classification options: text -> value ----------
 def _text(text):
     return text
 
 
-def _integer(text, *, low=None):
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("not a number") from None
-    if not math.isfinite(value) or value != int(value):
-        raise ValueError("not a whole number")
-    value = int(value)
-    if low is not None and value < low:
-        raise ValueError(f"must be {low} or more")
-    return value
-
-
-def _positive(text):
-    return _integer(text, low=1)
-
-
-def _count(text):
-    return _integer(text, low=0)
-
-
-def _odd(text):
-    value = _integer(text)
-    if value < 1 or value % 2 == 0:
-        raise ValueError("patch size must be an odd number ≥ 1 (1, 3, 5, 7, 15 …)")
-    return value
-
-
-def _flag(text):
-    lowered = text.lower()
-    if lowered in ("1", "1.0", "true", "yes"):
-        return True
-    if lowered in ("0", "0.0", "false", "no"):
-        return False
-    raise ValueError("must be 1 or 0")
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError("must be between 0 and 1")
-    return value
-
-
-def _phase2(text):
-    if text.lower() not in LEARNERS:
-        raise ValueError(f"must be one of {', '.join(LEARNERS)}")
-    return text.lower()
-
-
-def _front(text):
-    lowered = text.lower()
-    if lowered == "auto":
-        return None
-    return _flag(text)
+_DIMS = Option("dims", "int", low=1, column="Dims")
+_TILE_SIZE = Option("tile_size", "int", low=1, column="TileSize")
+_GPU = Option("gpu", "bool", default=False, column="GPU")
 
 
 def _done(text):
-    value = _integer(text)
+    value = Option("done", "int", column="Done").parse_cell(text)
     if value not in (PENDING, DONE, FAILED):
-        raise ValueError("must be 0 (to run), 1 (done) or -1 (failed)")
+        raise OptionError(f"Done must be 0 (to run), 1 (done) or -1 (failed), got {text!r}")
     return value
 
 
@@ -117,6 +63,14 @@ class Column:
     help: str = ""
 
 
+def _option_column(name, *, required=False):
+    """The column of the classification option ``name`` (declared once, in
+    ``csc.options.CLASSIFY``)."""
+    option = CLASSIFY[name]
+    return Column(option.column, option.parse_cell, option=option.name, required=required,
+                  help=option.help)
+
+
 #: Every column a job list may hold, in documentation order.
 COLUMNS = (
     Column("Model", _text, required=True,
@@ -125,32 +79,18 @@ COLUMNS = (
            help="folder of images with their SCLS_/EDGE_ rasters (relative to the job list)"),
     Column("OutFolder", _text, required=True,
            help="output folder; the patch size is appended: <OutFolder>_patch<K>/"),
-    Column("ExpShortHand", _text, option="exp",
-           help="short experiment name used in output file names (alias EportShortHand)"),
-    Column("Dims", _positive, help="number of bands; must equal the model's sidecar bands"),
-    Column("PatchSize", _odd, option="patch_size", required=True,
-           help="phase-two patch size K (odd: 1 = pixel MLP, 3, 5, 7, 15 … = compact CNN)"),
-    Column("TileSize", _positive, help="phase-one tile size; must equal the model's sidecar"),
-    Column("WholeImage", _flag, option="whole_image",
-           help="1 = classify each image in one pass, 0 = strip by strip"),
-    Column("Patience", _count, option="patience", help="early-stopping patience (epochs)"),
+    _option_column("exp"),
+    Column("Dims", _DIMS.parse_cell, help="number of bands; must equal the model's sidecar"),
+    _option_column("patch_size", required=True),
+    Column("TileSize", _TILE_SIZE.parse_cell,
+           help="phase-one tile size; must equal the model's sidecar"),
+    _option_column("whole_image"),
+    _option_column("patience"),
     Column("Done", _done, help="0 = to run, 1 = finished, -1 = failed (rewritten by the sweep)"),
-    Column("SamplesPerClass", _positive, option="samples_per_class",
-           help="phase-two training samples per class and image"),
-    Column("Epochs", _positive, option="epochs", help="phase-two training epochs (maximum)"),
-    Column("BatchSize", _positive, option="batch_size", help="phase-two training batch size"),
-    Column("MinConfidence", _fraction, option="min_confidence",
-           help="phase-one tiles below this softmax probability are not used for training"),
-    Column("Despeckle", _count, option="despeckle",
-           help="radius in pixels of the majority filter applied to the class map (0 = off)"),
-    Column("StripRows", _positive, option="strip_rows",
-           help="rows per strip when WholeImage is 0 (empty = automatic)"),
-    Column("Seed", _integer, option="seed", help="random seed of the job"),
-    Column("Phase2", _phase2, option="phase2",
-           help=f"phase-two learner: {', '.join(LEARNERS)}"),
-    Column("Front", _front, option="front",
-           help="1 = extract the calving front, 0 = do not, auto = when the classes allow"),
-    Column("GPU", _flag, help="1 = run on a Dask worker offering the resource GPU"),
+    *(_option_column(name) for name in ("samples_per_class", "epochs", "batch_size",
+                                        "min_confidence", "despeckle", "strip_rows", "seed",
+                                        "phase2", "front")),
+    Column("GPU", _GPU.parse_cell, help="1 = run on a Dask worker offering the resource GPU"),
     Column("Error", _text, help="why the job failed (written by the sweep)"),
     Column("Notes", _text, help="free text, ignored"),
 )
@@ -186,15 +126,11 @@ class Job:
     def classify_options(self, defaults=None):
         """The ``ClassifyOptions`` of this job: the row's values over ``defaults`` over the
         built-in defaults."""
-        from CSC_Application.run import ClassifyOptions
-
         merged = {**(defaults or {}), **self.options}
-        fields = {f.name for f in dataclasses.fields(ClassifyOptions)}
-        unknown = sorted(set(merged) - fields)
-        if unknown:
-            raise JobListError(f"unknown classification option(s) {', '.join(unknown)}; "
-                               f"valid options are {', '.join(sorted(fields))}")
-        return ClassifyOptions(**merged)
+        try:
+            return ClassifyOptions(**CLASSIFY.check(merged))
+        except OptionError as exc:
+            raise JobListError(f"line {self.line}: {exc}") from exc
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -313,8 +249,8 @@ def parse_jobs(table, *, path, models_dir):
                 continue
             try:
                 values[name] = column.parse(text)
-            except ValueError as exc:
-                note(name, str(exc))
+            except OptionError as exc:
+                note(name, str(exc).removeprefix(f"{name} "))
 
         card = None
         if "Model" in values:
@@ -368,8 +304,6 @@ def _model_path(name, models_dir):
 
 
 def _model_card(name, models_dir, cache, note):
-    from csc.modelcard import load_card
-
     if name in cache:
         card, reason = cache[name]
     else:
@@ -392,8 +326,6 @@ def _model_card(name, models_dir, cache, note):
 
 
 def _source_problem(source):
-    from csc.scenes import find_scenes
-
     if not source.exists():
         return f"no such folder {source}"
     try:

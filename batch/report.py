@@ -10,7 +10,10 @@ import pandas as pd
 
 from batch.executors import JOB_RECORD, SUMMARY
 from batch.jobs import COLUMNS, DONE, FAILED
+from csc.errors import MissingLabelError
+from csc.figures import plt, save
 from csc.files import write_csv
+from CSC_Application.summary import headline, pool_run, run_scores
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +29,6 @@ def job_scores(job, experiment):
     """Pooled F1 scores, median front error and image count of a finished job's outputs.
 
     ``experiment`` names the run in the output folder (``ClassifyOptions.experiment``)."""
-    from csc.errors import MissingLabelError
-    from CSC_Application.summary import headline, pool_run, run_scores
-
     scores = {}
     try:
         pooled = pool_run(job.out_dir, exp=experiment)
@@ -114,7 +114,6 @@ def _groups(summary):
 def plot_sweep(summary, folder):
     """``sweep_f1.png`` (CSC and CNN F1 against patch size, one line per model / tile size)
     and ``sweep_runtime.png`` (seconds per job against patch size) in ``folder``."""
-    from csc.figures import plt, save
 
     folder = Path(folder)
     groups = list(_groups(summary))

@@ -8,6 +8,7 @@ at most the jobs that were running, and running it again picks up where it stopp
 ``sweep_summary.csv`` and its plots beside the job list.
 """
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -15,8 +16,10 @@ from pathlib import Path
 
 from batch.executors import JOB_THREADS, make_executor, stale_folders
 from batch.jobs import DONE, FAILED, PENDING, parse_jobs, read_table
-from csc.errors import JobListError
+from batch.report import SUMMARY_NAME, write_sweep_report
+from csc.errors import JobListError, OptionError
 from csc.files import write_csv
+from csc.options import CLASSIFY
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +54,11 @@ def sweep_lock(jobs_csv):
 
 
 def check_defaults(defaults):
-    """The classification defaults as a dict, after checking they name real options."""
-    import dataclasses
-
-    from CSC_Application.run import ClassifyOptions
-
-    defaults = dict(defaults or {})
-    fields = {f.name for f in dataclasses.fields(ClassifyOptions)}
-    unknown = sorted(set(defaults) - fields)
-    if unknown:
-        raise JobListError(f"unknown classification option(s) {', '.join(unknown)}; valid "
-                           f"options are {', '.join(sorted(fields))}")
-    ClassifyOptions(**defaults).validate()
-    return defaults
+    """The classification defaults as a dict, after checking them against the option table."""
+    try:
+        return CLASSIFY.check(dict(defaults or {}))
+    except OptionError as exc:
+        raise JobListError(f"default options: {exc}") from exc
 
 
 def remove_stale(jobs):
@@ -85,9 +80,28 @@ def mark(table, result):
         table.loc[table.index[result.row], "Error"] = result.error
 
 
+@dataclasses.dataclass
+class SweepResult:
+    """The sweep summary (one row per job) and where it was written."""
+
+    frame: object
+    jobs_csv: Path
+
+    @property
+    def failed(self):
+        return int((self.frame["status"] == "failed").sum())
+
+    def summary(self):
+        columns = [c for c in ("Line", "Model", "PatchSize", "cnn_weighted_f1",
+                               "csc_weighted_f1", "csc_glacier_f1", "front_median_error_m",
+                               "seconds", "status") if c in self.frame]
+        table = self.frame[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        return f"{table}\nsummary: {self.jobs_csv.parent / SUMMARY_NAME}"
+
+
 def run_sweep(jobs_csv, *, models_dir, defaults=None, workers=None, scheduler=None,
               retry_failed=False, progress=True, threads_per_job=JOB_THREADS):
-    """Run the pending jobs of ``jobs_csv``; return the sweep summary (one row per job).
+    """Run the pending jobs of ``jobs_csv``; return a :class:`SweepResult` (one row per job).
 
     ``defaults`` are classification options (``ClassifyOptions`` field names) for every job;
     a job-list column overrides them for its row. ``workers`` runs jobs on that many local
@@ -95,8 +109,6 @@ def run_sweep(jobs_csv, *, models_dir, defaults=None, workers=None, scheduler=No
     after another in this process. Each job seeds itself, so the results do not depend on
     where or in which order jobs run; every job runs TensorFlow with ``threads_per_job``
     threads, so the results do not depend on the executor either."""
-    from batch.report import write_sweep_report
-
     jobs_csv = Path(jobs_csv)
     executor = make_executor(workers=workers, scheduler=scheduler, threads=threads_per_job)
     with sweep_lock(jobs_csv):
@@ -113,8 +125,9 @@ def run_sweep(jobs_csv, *, models_dir, defaults=None, workers=None, scheduler=No
         done = {job.row: job.done for job in jobs}
         if todo:
             done.update(_run(executor, todo, defaults, table, jobs_csv, progress=progress))
-        return write_sweep_report(jobs_csv, jobs, done=done, defaults=defaults,
-                                  errors=_errors(table))
+        frame = write_sweep_report(jobs_csv, jobs, done=done, defaults=defaults,
+                                   errors=_errors(table))
+        return SweepResult(frame=frame, jobs_csv=jobs_csv)
 
 
 def _errors(table):

@@ -57,7 +57,7 @@ def timed_sweep(folder, data, models, workers):
     jobs = job_list(folder / "jobs.csv", data)
     start = time.perf_counter()
     summary = run_sweep(jobs, models_dir=models, defaults=DEFAULTS, workers=workers,
-                        progress=False)
+                        progress=False).frame
     return time.perf_counter() - start, summary
 
 

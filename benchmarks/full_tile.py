@@ -165,7 +165,7 @@ def main(argv=None):
         t = time.perf_counter()
         with PeakRSS() as sampler:
             frame = classify_path(image, work / "phase_one.keras", out, options,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress).frame
         total = time.perf_counter() - t
         peak = max(sampler.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         run = json.loads((out / f"{image.stem}_run.json").read_text())

@@ -26,10 +26,18 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from CSC_Application.fcn import (auto_strip_rows, fully_convolutional,  # noqa: E402
-                                 predict_map)
+from CSC_Application.fcn import fully_convolutional  # noqa: E402
 from CSC_Application.learners import PatchNetworkClassifier, build_patch_network  # noqa: E402
 from csc.classes import GLACIER  # noqa: E402
+from csc.pixels import auto_strip_rows, predict_scene  # noqa: E402
+from csc.rasters import Image  # noqa: E402
+
+
+def predict_map(learner, data, *, valid, scaling, schema, strip_rows):
+    """Strip-wise prediction of an in-memory image (the pipeline's ``predict_scene``)."""
+    image = Image(data=data, info=None, valid=valid, bands=tuple(range(1, data.shape[2] + 1)))
+    return predict_scene(learner, image, bands=image.bands, scaling=scaling, schema=schema,
+                         strip_rows=strip_rows)[0]
 from csc.scaling import Scaling  # noqa: E402
 
 PATCH_SIZES = (1, 3, 5, 7, 15)

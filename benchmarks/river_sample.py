@@ -73,7 +73,7 @@ def main(argv=None):
         options = ClassifyOptions(patch_size=k, samples_per_class=20_000 if args.quick else 100_000,
                                   epochs=15 if args.quick else 40, patience=5, seed=0)
         start = time.perf_counter()
-        summary = classify_path(out / "test", model, out / f"csc_k{k}", options)
+        summary = classify_path(out / "test", model, out / f"csc_k{k}", options).frame
         timings[f"csc_k{k}_s"] = time.perf_counter() - start
         rows.append(summary.assign(patch_size=k))
     table = pd.concat(rows)[["image", "patch_size", "status", "cnn_weighted_f1",

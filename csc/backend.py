@@ -16,13 +16,29 @@ def quiet_tensorflow():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+def load_keras():
+    """The ``keras`` module, imported on first use with TensorFlow's start-up logging quietened
+    (the one place the project imports Keras, so everything else loads without it)."""
+    quiet_tensorflow()
+    import keras
+
+    return keras
+
+
+def load_tensorflow():
+    """The ``tensorflow`` module, imported on first use (see :func:`load_keras`)."""
+    quiet_tensorflow()
+    import tensorflow
+
+    return tensorflow
+
+
 def setup_backend(*, seed=None, threads=None, deterministic=True):
     """Configure TensorFlow once per process; return the distribution strategy.
 
     ``threads`` caps intra-op threads (a Dask worker passes its share of the cores)."""
-    quiet_tensorflow()
-    import keras
-    import tensorflow as tf
+    keras = load_keras()
+    tf = load_tensorflow()
 
     if "strategy" not in _STATE:
         if threads:

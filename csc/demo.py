@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from csc.cli import cli, echo_table
+from csc.cli import cli
+from csc.cli.output import echo_table
 
 
 def run(*args):

@@ -43,7 +43,11 @@ class ModelError(CscError, ValueError):
     """A model or its sidecar is missing or inconsistent with the data."""
 
 
-class PatchSizeError(CscError, ValueError):
+class OptionError(CscError, ValueError):
+    """An option or job-list cell holds a value outside its meaning."""
+
+
+class PatchSizeError(OptionError):
     """A phase-two patch size is not a positive odd integer, or does not fit the image."""
 
 

@@ -195,6 +195,43 @@ def _check_label_shape(path, found, shape, image_path):
             f"{shape[0]}x{shape[1]}; labels are never resized, fix the label raster")
 
 
+def grid_problem(info, reference, *, tolerance=0.01):
+    """Why raster ``info`` is not on the grid of ``reference`` (both ``RasterInfo``), or None:
+    size, CRS and transform must match, the transform to ``tolerance`` of a pixel. A raster
+    without any georeferencing is compared by size only (its grid cannot be checked)."""
+    if info.shape != reference.shape:
+        return (f"{info.height}x{info.width} pixels, but {reference.path} is "
+                f"{reference.height}x{reference.width}")
+    if not (info.georeferenced and reference.georeferenced):
+        return None
+    if info.crs != reference.crs:
+        return f"in {_crs_name(info.crs)}, but {reference.path} is in {_crs_name(reference.crs)}"
+    pixel = max(abs(reference.transform.a), abs(reference.transform.e), 1e-12)
+    if not info.transform.almost_equals(reference.transform, precision=tolerance * pixel):
+        a, b = info.transform, reference.transform
+        return (f"on another grid (origin {a.c:.2f}, {a.f:.2f}, pixel {a.a:g} x {-a.e:g}) than "
+                f"{reference.path} (origin {b.c:.2f}, {b.f:.2f}, pixel {b.a:g} x {-b.e:g})")
+    return None
+
+
+def _crs_name(crs):
+    epsg = crs.to_epsg() if crs is not None else None
+    return f"EPSG:{epsg}" if epsg else str(crs)
+
+
+def check_label_values(path, *, schema, scan_rows=1024):
+    """``LabelMismatchError`` unless the single-band class raster ``path`` holds whole class ids
+    of ``schema`` (or 0); read strip by strip, so it costs no more memory than a strip."""
+    with _open(path) as src:
+        for r0 in range(0, src.height, scan_rows):
+            window = Window(0, r0, src.width, min(scan_rows, src.height - r0))
+            try:
+                schema.check_labels(src.read(1, window=window), path)
+            except RasterioIOError as exc:
+                raise RasterReadError(f"{path}: reading failed ({exc}); the file may be "
+                                      "truncated or corrupt") from exc
+
+
 def _profile(height, width, count, dtype, crs, transform, nodata):
     profile = {"driver": "GTiff", "height": height, "width": width, "count": count,
                "dtype": dtype, "compress": "deflate", "nodata": nodata}

@@ -50,4 +50,5 @@ def test_even_patch_size_rejected(tmp_path, phase_one):
     path = write_scene(tmp_path, "s", wavy_labels((64, 64)))
     result = _classify(path, "--model", phase_one, "--patch-size", 4, "--out", tmp_path / "o")
     assert result.exit_code == 2
-    assert "patch size must be an odd number" in result.output
+    assert ("Invalid value for --patch-size: must be an odd whole number ≥ 1 (1, 3, 5, 7, 15 …), "
+            "got 4") in result.output

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from CSC_Application.fcn import (auto_strip_rows, fully_convolutional, predict_blocks,
-                                 predict_map, reflect_index)
+from CSC_Application.fcn import fully_convolutional, predict_blocks, reflect_index
 from CSC_Application.learners import PatchNetworkClassifier, build_patch_network
 from csc.classes import ClassInfo, ClassSchema
 from csc.errors import ModelError
+from csc.pixels import predict_scene
+from csc.rasters import Image
 from csc.scaling import Scaling
 
 
@@ -111,23 +112,17 @@ def test_strips_equal_whole_image_and_keep_nodata(k):
     valid[:3, :4] = False
     learner = _Trained(k, 3, 3).learner
     scaling = Scaling.fixed(10000)
-    whole = predict_map(learner, data, valid=valid, scaling=scaling, schema=schema)
+    image = Image(data=data, info=None, valid=valid, bands=(1, 2, 3))
+    whole, _ = predict_scene(learner, image, bands=(1, 2, 3), scaling=scaling, schema=schema)
     assert whole.shape == (23, 18) and whole.dtype == np.uint8
     assert set(np.unique(whole[valid])) <= {2, 5, 9}
     assert (whole[~valid] == 0).all()
     for strip_rows in (1, 4, 7):
-        strip = predict_map(learner, data, valid=valid, scaling=scaling, schema=schema,
-                            strip_rows=strip_rows)
+        strip, _ = predict_scene(learner, image, bands=(1, 2, 3), scaling=scaling,
+                                 schema=schema, strip_rows=strip_rows)
         np.testing.assert_array_equal(strip, whole)
     # the whole image agrees with the patch network on explicit patches, border pixels included
     patches, _ = _explicit_patches(scaling.apply(data), k)
     expected = schema.to_ids(learner.model_.predict(patches, verbose=0).argmax(1))
     expected = expected.reshape(23, 18)
     np.testing.assert_array_equal(whole[valid], expected[valid])
-
-
-def test_auto_strip_rows_bounded_by_budget():
-    rows = auto_strip_rows(10980, n_bands=4, n_classes=7, halo=7, budget=256 << 20)
-    per_row = 10980 * (4 * 4 * 2 + 4 * 7 + 8)
-    assert 16 <= rows and (rows + 14) * per_row <= 256 << 20
-    assert auto_strip_rows(10980, n_bands=4, n_classes=7) >= 16

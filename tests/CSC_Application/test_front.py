@@ -1,6 +1,8 @@
 """Calving-front extraction and validation on hand-made class maps with known fronts."""
 import json
+import re
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,16 +13,18 @@ from rasterio.crs import CRS
 from rasterio.transform import rowcol
 from scipy import ndimage as ndi
 
-from CSC_Application.front import (burn_front, extract_front, front_errors, front_outputs,
-                                   ocean_mask)
+from CSC_Application.front import (FRONT, FrontSettings, burn_front, extract_front, front_errors,
+                                   front_outputs, ocean_mask, ocean_min_pixels, refine_glacier)
 from CSC_Application.margins import extract_margins
 from csc.classes import GLACIER
 from csc.cli import cli
-from csc.errors import FrontError, LabelMismatchError
+from csc.errors import FrontError, LabelMismatchError, OptionError
 from csc.rasters import RasterInfo, write_class_raster, write_image
 
 OPEN_WATER, MELANGE, GLACIER_ICE, ROCK = 1, 3, 4, 7
 CROSS = ndi.generate_binary_structure(2, 1)
+#: The hand-made scenes hold 1.6 km² of ocean or less: keep regions from 0.1 km².
+SMALL_OCEAN = FrontSettings(min_ocean_km2=0.1)
 
 
 def glacier_side_line(class_map, inner, outer):
@@ -71,12 +75,117 @@ def write_maps(folder, cm, *, edge=None, margins=None, res=10.0, crs=CRS.from_ep
     return path
 
 
+# --- settings ---------------------------------------------------------------------------------
+
+PUBLISHED = {"min_ocean_km2": 1.0, "min_ocean_pixels": None, "iterations": 30, "smoothing": 1,
+             "balloon": -0.5, "threshold": 0.6, "sigma": 2.0, "alpha": 100.0, "init_radius": 2,
+             "front_buffer": 3, "max_length_ratio": 1.0, "gap_fill": 3,
+             "min_margin_length": None, "min_rock_km2": 0.05, "min_rock_pixels": None}
+#: The options of ``csc front`` before FrontSettings, with the type click parsed them to.
+CLI_OPTIONS = {"--min-ocean-km2": float, "--min-ocean-pixels": int, "--iterations": int,
+               "--smoothing": int, "--balloon": float, "--threshold": float, "--sigma": float,
+               "--front-buffer": int, "--min-margin-length": float}
+
+
+def test_default_settings_are_the_published_ones():
+    assert FrontSettings().to_dict() == PUBLISHED
+    assert FrontSettings() == FrontSettings(**PUBLISHED)
+    # the automatic ocean minimum: 10 000 pixels without georeferencing, else 1 km²
+    assert ocean_min_pixels(None) == 10_000
+    assert ocean_min_pixels(10.0) == 10_000
+    assert ocean_min_pixels((20.0, 50.0)) == 1_000
+    assert ocean_min_pixels(10.0, settings=FrontSettings(min_ocean_pixels=7)) == 7
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"iterations": -1}, "--iterations must be ≥ 0, got -1"),
+    ({"iterations": 2.5}, "--iterations must be a whole number, got 2.5"),
+    ({"smoothing": -1}, "--smoothing must be ≥ 0, got -1"),
+    ({"sigma": 0}, "--sigma must be > 0, got 0"),
+    ({"sigma": -2.0}, "--sigma must be > 0, got -2"),
+    ({"alpha": 0.0}, "--alpha must be > 0, got 0"),
+    ({"threshold": 1.5}, "--threshold must be between 0 and 1, got 1.5"),
+    ({"threshold": -0.1}, "--threshold must be between 0 and 1, got -0.1"),
+    ({"balloon": "strong"}, "--balloon must be a number, got 'strong'"),
+    ({"balloon": float("nan")}, "--balloon must be a finite number, got nan"),
+    ({"front_buffer": -3}, "--front-buffer must be ≥ 0, got -3"),
+    ({"init_radius": -1}, "--init-radius must be ≥ 0, got -1"),
+    ({"gap_fill": -1}, "--gap-fill must be ≥ 0, got -1"),
+    ({"max_length_ratio": 0}, "--max-length-ratio must be > 0, got 0"),
+    ({"min_ocean_km2": -1.0}, "--min-ocean-km2 must be ≥ 0, got -1"),
+    ({"min_ocean_km2": None}, "--min-ocean-km2 needs a value"),
+    ({"min_ocean_pixels": -10}, "--min-ocean-pixels must be ≥ 0, got -10"),
+    ({"min_margin_length": -500.0}, "--min-margin-length must be ≥ 0, got -500"),
+    ({"min_rock_km2": -0.05}, "--min-rock-km2 must be ≥ 0, got -0.05"),
+    ({"min_rock_pixels": -1}, "--min-rock-pixels must be ≥ 0, got -1"),
+])
+def test_settings_reject_values_outside_their_meaning(changes, message):
+    with pytest.raises(OptionError, match=re.escape(message)):
+        FrontSettings(**changes)
+    with pytest.raises(OptionError, match=re.escape(message)):
+        FrontSettings().replace(**changes)
+
+
+def test_settings_convert_and_keep_automatic_values():
+    settings = FrontSettings(iterations=10.0, min_ocean_pixels="500", sigma="1.5")
+    assert settings.iterations == 10 and isinstance(settings.iterations, int)
+    assert settings.min_ocean_pixels == 500 and settings.sigma == 1.5
+    assert FrontSettings(min_margin_length=None).min_margin_length is None
+    with pytest.raises(AttributeError):
+        settings.iterations = 3  # frozen
+
+
+def test_click_options_are_the_ones_of_csc_front():
+    names = {o.cli_name: o for o in FRONT}
+    assert set(CLI_OPTIONS) <= set(names)
+
+    @click.command()
+    @FRONT.click_options()
+    def command(**values):
+        click.echo(json.dumps(FrontSettings(**values).to_dict()))
+
+    runner = CliRunner()
+    given = runner.invoke(command, ["--min-ocean-km2", "0.1", "--iterations", "5",
+                                    "--min-margin-length", "200"])
+    assert given.exit_code == 0, given.output
+    assert json.loads(given.output) == {**PUBLISHED, "min_ocean_km2": 0.1, "iterations": 5,
+                                        "min_margin_length": 200.0}
+    assert json.loads(runner.invoke(command, []).output) == PUBLISHED
+    bad = runner.invoke(command, ["--sigma", "0"])
+    assert bad.exit_code == 2 and "must be > 0, got 0" in bad.output
+    for flag, kind in CLI_OPTIONS.items():
+        assert {"int": int, "float": float}[names[flag].kind] is kind, flag
+
+
+def test_no_iterations_keep_the_glacier_as_it_is():
+    glacier = np.zeros((60, 60), bool)
+    glacier[20:40, 10:50] = True
+    glacier[30, 30] = False
+    kept = refine_glacier(glacier, settings=FrontSettings(iterations=0))
+    assert np.array_equal(kept, glacier) and kept is not glacier
+    assert not np.array_equal(refine_glacier(glacier), glacier)  # the default refines
+
+
+def test_front_json_lists_the_extraction_settings(tmp_path):
+    cm, _ = straight_scene()
+    settings = SMALL_OCEAN.replace(iterations=12, min_margin_length=100.0)
+    _, result = front_outputs(cm, schema=GLACIER, info=info_for(cm), stem="fjord",
+                              out_dir=tmp_path, settings=settings)
+    saved = json.loads((tmp_path / "fjord_front.json").read_text())
+    expected = {k: v for k, v in PUBLISHED.items()
+                if k not in ("min_margin_length", "min_rock_km2", "min_rock_pixels")}
+    expected.update(min_ocean_km2=0.1, iterations=12)
+    for report in (result, saved):
+        assert list(report["settings"]) == list(expected)
+        assert report["settings"] == expected
+
+
 # --- known fronts -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("scene", [straight_scene, curved_scene])
 def test_known_front_is_found_with_sub_pixel_median_error(scene):
     cm, edge = scene()
-    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1)
+    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, settings=SMALL_OCEAN)
     errors = front_errors(result.mask, edge, pixel_size=10.0)
     assert errors["median_error_px"] <= 1.0
     assert errors["median_error_m"] <= 10.0
@@ -94,18 +203,18 @@ def test_unlabelled_gaps_of_manual_labels_are_bridged():
     gappy[99:101, 20:180] = 0          # a 2-pixel gap between the ocean and the glacier
     gappy[:100, 58:62] = 0             # a 4-pixel gap cutting the ocean in two
     gappy[78:80, 60:140] = 0           # and one around the melange
-    result = extract_front(gappy, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1)
+    result = extract_front(gappy, schema=GLACIER, pixel_size=10.0, settings=SMALL_OCEAN)
     errors = front_errors(result.mask, edge, pixel_size=10.0)
     assert errors["median_error_px"] <= 1.0
     assert result.length_px == pytest.approx(edge.sum(), rel=0.1)
     with pytest.raises(FrontError, match="do not meet"):
-        extract_front(gappy, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1, gap_fill=0,
-                      front_buffer=0)
+        extract_front(gappy, schema=GLACIER, pixel_size=10.0,
+                      settings=SMALL_OCEAN.replace(gap_fill=0, front_buffer=0))
 
 
 def test_straight_front_lies_on_the_glacier_ocean_boundary():
     cm, edge = straight_scene()
-    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1)
+    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, settings=SMALL_OCEAN)
     rows, cols = np.nonzero(result.mask)
     assert np.median(rows) == 100
     assert cols.min() <= 22 and cols.max() >= 177
@@ -122,7 +231,7 @@ def test_errors_scale_with_the_real_pixel_size(tmp_path):
         write_maps(folder, cm, edge=shifted, res=res)
         _, result = front_outputs(cm, schema=GLACIER, info=info_for(cm, res=res), stem="fjord",
                                   out_dir=folder, edge_path=folder / "EDGE_fjord.tif",
-                                  min_ocean_km2=0.1)
+                                  settings=SMALL_OCEAN)
         assert result["pixel_size_m"] == [res, res]
         medians[res] = result
     assert medians[10.0]["median_error_m"] == pytest.approx(30.0, abs=10.0)
@@ -151,7 +260,7 @@ def test_both_directions_are_reported_and_pooled():
 
 def test_coordinates_array_and_mask_give_the_same_errors():
     cm, edge = curved_scene()
-    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1)
+    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, settings=SMALL_OCEAN)
     by_mask = front_errors(result.mask, edge, pixel_size=10.0)
     by_coords = front_errors(np.argwhere(result.mask), edge, pixel_size=10.0)
     assert by_mask["mean_error_m"] == pytest.approx(by_coords["mean_error_m"])
@@ -173,7 +282,7 @@ def test_ocean_keeps_the_largest_border_region_and_fills_icebergs():
 def test_burn_keeps_rock_and_marks_the_front_class():
     cm, _ = straight_scene()
     cm[150:152, 100:102] = OPEN_WATER  # a misclassified speck inside the glacier
-    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1)
+    result = extract_front(cm, schema=GLACIER, pixel_size=10.0, settings=SMALL_OCEAN)
     out = burn_front(cm, result, schema=GLACIER)
     assert (out[cm == ROCK] == ROCK).all()
     assert (out[result.mask] == GLACIER.front_id).all()
@@ -194,7 +303,8 @@ def test_no_glacier_is_explained():
     cm = np.full((60, 60), OPEN_WATER, np.uint8)
     cm[:, :30] = ROCK
     with pytest.raises(FrontError, match="no 'glacier ice' pixels"):
-        extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_pixels=10)
+        extract_front(cm, schema=GLACIER, pixel_size=10.0,
+                      settings=FrontSettings(min_ocean_pixels=10))
 
 
 def test_glacier_and_ocean_apart_is_explained():
@@ -202,20 +312,22 @@ def test_glacier_and_ocean_apart_is_explained():
     cm[:40] = OPEN_WATER
     cm[40:60] = ROCK
     with pytest.raises(FrontError, match="do not meet"):
-        extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_pixels=10)
+        extract_front(cm, schema=GLACIER, pixel_size=10.0,
+                      settings=FrontSettings(min_ocean_pixels=10))
 
 
 def test_small_ocean_is_explained():
     cm, _ = straight_scene()  # 1.6 km² of ocean at 10 m
     with pytest.raises(FrontError, match="minimum size.*--min-ocean-km2"):
-        extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_km2=5.0)
+        extract_front(cm, schema=GLACIER, pixel_size=10.0,
+                      settings=FrontSettings(min_ocean_km2=5.0))
 
 
 def test_implausibly_long_front_is_rejected():
     cm, _ = straight_scene()
     with pytest.raises(FrontError, match="longer than 0.5 × the image diagonal"):
-        extract_front(cm, schema=GLACIER, pixel_size=10.0, min_ocean_km2=0.1,
-                      max_length_ratio=0.5)
+        extract_front(cm, schema=GLACIER, pixel_size=10.0,
+                      settings=SMALL_OCEAN.replace(max_length_ratio=0.5))
 
 
 def test_front_outputs_reports_no_front_without_raising(tmp_path):
@@ -235,7 +347,7 @@ def test_edge_raster_of_another_shape_is_an_error(tmp_path):
     write_image(tmp_path / "EDGE_fjord.tif", edge[:150].astype(np.uint8))
     with pytest.raises(LabelMismatchError, match="EDGE_ raster .* is 150x200 pixels but"):
         front_outputs(cm, schema=GLACIER, info=info_for(cm), stem="fjord", out_dir=tmp_path,
-                      edge_path=tmp_path / "EDGE_fjord.tif", min_ocean_km2=0.1)
+                      edge_path=tmp_path / "EDGE_fjord.tif", settings=SMALL_OCEAN)
 
 
 def test_empty_edge_raster_is_an_error(tmp_path):
@@ -243,7 +355,7 @@ def test_empty_edge_raster_is_an_error(tmp_path):
     write_image(tmp_path / "EDGE_fjord.tif", np.zeros_like(edge, dtype=np.uint8))
     with pytest.raises(LabelMismatchError, match="holds no line pixels"):
         front_outputs(cm, schema=GLACIER, info=info_for(cm), stem="fjord", out_dir=tmp_path,
-                      edge_path=tmp_path / "EDGE_fjord.tif", min_ocean_km2=0.1)
+                      edge_path=tmp_path / "EDGE_fjord.tif", settings=SMALL_OCEAN)
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -349,10 +461,12 @@ def test_margins_match_the_glacier_side_of_the_valley_walls(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_front_of_synthetic_truth_matches_its_edge(seed):
-    synthetic = pytest.importorskip("csc.synthetic")
+    from csc import synthetic
+
     scene = synthetic.make_scene(256, seed=seed)
     pixel = abs(scene.transform.a)
-    result = extract_front(scene.truth, schema=GLACIER, pixel_size=pixel, min_ocean_km2=0.1)
+    result = extract_front(scene.truth, schema=GLACIER, pixel_size=pixel,
+                           settings=SMALL_OCEAN)
     errors = front_errors(result.mask, scene.edge.astype(bool), pixel_size=pixel)
     assert errors["median_error_px"] <= 2.5
     assert errors["median_error_m"] <= 2.5 * pixel

@@ -52,8 +52,7 @@ def test_bad_patch_size_rejected(k):
 
 
 def test_make_learner_names():
-    nn = make_learner("nn", patch_size=5, n_bands=4, n_classes=3, seed=1, epochs=7,
-                      unknown_option=1)
+    nn = make_learner("nn", patch_size=5, n_bands=4, n_classes=3, seed=1, epochs=7)
     assert isinstance(nn, PatchNetworkClassifier)
     assert (nn.patch_size, nn.n_classes, nn.random_state, nn.epochs, nn.halo) == (5, 3, 1, 7, 2)
     assert isinstance(make_learner("mlp", patch_size=1, n_bands=4, n_classes=3, seed=0),
@@ -64,8 +63,17 @@ def test_make_learner_names():
         make_learner("nn", patch_size=4, n_bands=4, n_classes=3, seed=0)
 
 
+def test_unknown_learner_option_is_an_error():
+    # A misspelt option (``epoch=`` for ``epochs=``) must not be dropped silently: the user
+    # would train with the default and never know.
+    with pytest.raises(ClassificationError,
+                       match=r"unknown option\(s\) unknown_option for the nn learner"):
+        make_learner("nn", patch_size=5, n_bands=4, n_classes=3, seed=1, unknown_option=1)
+
+
 def test_make_learner_baselines_follow_the_contract():
-    pytest.importorskip("baselines.learners")
+    import baselines.learners  # noqa: F401  (a broken import fails, it never skips)
+
     rf = make_learner("rf", patch_size=3, n_bands=4, n_classes=3, seed=2, epochs=5,
                       n_estimators=10)
     assert type(rf).__name__ == "RandomForestPixelClassifier"

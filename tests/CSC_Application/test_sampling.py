@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from CSC_Application.sampling import PatchSet, patch_dataset, sample_centres, sample_pixels
+from CSC_Application.sampling import PatchSet, patch_dataset, sample_centres
+from csc.sampling import sample_pixels
 from csc.classes import ClassInfo, ClassSchema
 from csc.errors import ClassificationError, PatchSizeError
 from csc.scaling import Scaling
@@ -25,7 +26,7 @@ def test_balanced_without_replacement_never_nodata():
     # rows/cols index the map correctly: the label of every centre is the map value there
     np.testing.assert_array_equal(m[s.rows, s.cols], s.labels)
     assert (m[s.rows, s.cols] != 0).all()
-    assert s.drawn == {1: 100, 2: 100, 3: 100}
+    assert s.drawn == {1: 100, 2: 100, 3: 100, 4: 0}
     assert s.counts == {1: int((m == 1).sum()), 2: int((m == 2).sum()), 3: 15, 4: 0}
     assert s.absent == [4] and s.replaced == [3]
     for c in (1, 2):   # enough pixels: no centre repeats
@@ -40,7 +41,7 @@ def test_sample_capped_by_largest_class():
     m = _map()
     s = sample_centres(m, schema=SCHEMA, samples_per_class=10**6, seed=0)
     biggest = int((m == 1).sum())
-    assert s.drawn == {1: biggest, 2: biggest, 3: biggest}
+    assert s.drawn == {1: biggest, 2: biggest, 3: biggest, 4: 0}
     flat1 = s.rows[s.labels == 1] * 70 + s.cols[s.labels == 1]
     assert len(np.unique(flat1)) == biggest      # every pixel of the biggest class once
 

@@ -71,7 +71,7 @@ def test_csv_and_chart_written(tmp_path):
     t, p = _random(0, 100, 0.2)
     _sample(tmp_path / "r", "img", "k1", t, p, t)
     out, png = write_summary(summarize([tmp_path / "r"]), tmp_path / "pooled.csv")
-    assert png == tmp_path / "pooled.png" and png.stat().st_size > 0
+    assert png == tmp_path / "pooled.png" and png.read_bytes()[:4] == b"\x89PNG"
     assert list(pd.read_csv(out).columns) == COLUMNS
 
 

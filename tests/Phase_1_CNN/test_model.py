@@ -1,4 +1,5 @@
 """The VGG16 builder, ImageNet weight copying, loading with the sidecar, tile prediction."""
+import keras
 import numpy as np
 import pytest
 
@@ -8,8 +9,6 @@ from csc.modelcard import ModelCard
 from csc.scaling import Scaling
 from Phase_1_CNN.model import (build_vgg16, conv_layer_names, load_imagenet_weights,
                                load_model, predict_classes, predict_tiles, scaled_filters)
-
-keras = pytest.importorskip("keras")
 
 SCHEMA = ClassSchema(classes=(ClassInfo(1, "water", "#1f78b4"), ClassInfo(2, "ice", "#ffffff"),
                               ClassInfo(3, "rock", "#7f7f7f")), name="test")

@@ -1,6 +1,7 @@
 """Training and fine-tuning through `csc train` / `csc finetune` on tiny, learnable tile sets."""
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +18,6 @@ from Phase_1_CNN.dataset import TileSet, tile_batches
 from Phase_1_CNN.model import load_model, predict_classes
 from Phase_1_CNN.tiles import make_tileset
 from Phase_1_CNN.training import output_paths, train
-
-keras = pytest.importorskip("keras")
 
 THREE = ClassSchema(classes=(ClassInfo(1, "water", "#1f78b4"),
                              ClassInfo(2, "sediment", "#d9b365"),

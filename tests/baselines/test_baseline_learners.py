@@ -135,7 +135,7 @@ def test_a_single_training_class_is_explained():
 def test_even_patch_size_is_refused():
     image, labels = texture_scene((48, 48))
     patches, y = training_set(image, labels, k=3, n=30)
-    with pytest.raises(PatchSizeError, match="odd integer"):
+    with pytest.raises(PatchSizeError, match="odd whole number ≥ 1"):
         RandomForestPixelClassifier(patch_size=4, n_classes=3).fit(patches, y)
 
 

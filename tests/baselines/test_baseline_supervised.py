@@ -9,11 +9,12 @@ from affine import Affine
 from click.testing import CliRunner
 from rasterio.crs import CRS
 
-from baselines.supervised import balanced_sample, class_index_map, run_baseline
+from baselines.supervised import run_baseline
 from csc.classes import GLACIER
 from csc.cli import cli
 from csc.errors import ClassificationError, MissingLabelError
 from csc.rasters import write_class_raster, write_image
+from csc.sampling import balanced_sample
 
 TRANSFORM = Affine(10, 0, 500000, 0, -10, 7400000)
 UTM_24N = CRS.from_epsg(32624)
@@ -121,15 +122,15 @@ def test_balanced_sample_never_draws_unlabelled_or_nodata_pixels():
     labels[:, :5] = 0                     # unlabelled
     valid = np.ones(labels.shape, bool)
     valid[:10] = False                    # nodata
-    maps = [class_index_map(labels, valid, schema=GLACIER),
-            class_index_map(labels[::-1].copy(), valid, schema=GLACIER)]
-    picks, drawn = balanced_sample(maps, schema=GLACIER, samples_per_class=150, seed=0)
-    assert drawn == {1: 150, 2: 150, 3: 150, 4: 0, 5: 0, 6: 0, 7: 0}
-    for (rows, cols, y), index_map in zip(picks, maps):
-        assert (index_map[rows, cols] == y).all()
-        assert (index_map[rows, cols] >= 0).all()
-    total = sum(np.bincount(y, minlength=3)[:3] for _, _, y in picks)
-    assert total.tolist() == [150, 150, 150]
+    maps = [np.where(valid, labels, 0).astype(np.uint8),
+            np.where(valid, labels[::-1], 0).astype(np.uint8)]
+    sample = balanced_sample(maps, schema=GLACIER, samples_per_class=150, seed=0)
+    assert sample.drawn == {1: 150, 2: 150, 3: 150, 4: 0, 5: 0, 6: 0, 7: 0}
+    for m, class_map in enumerate(maps):
+        rows, cols, y = sample.of_map(m)
+        assert len(y) and (class_map[rows, cols] == y).all()   # never 0: unlabelled or nodata
+    assert np.bincount(sample.labels, minlength=4)[1:].tolist() == [150, 150, 150]
+    assert len(set(zip(sample.maps, sample.rows, sample.cols))) == 450   # no repeats
 
 
 def test_training_images_need_labels(tmp_path):
@@ -144,7 +145,7 @@ def test_training_images_need_labels(tmp_path):
 def test_single_labelled_class_is_explained(tmp_path):
     scene(tmp_path / "train", "a", seed=1, labels=np.full((60, 90), 2, np.uint8))
     scene(tmp_path / "test", "c", seed=3)
-    with pytest.raises(ClassificationError, match="1 class"):
+    with pytest.raises(ClassificationError, match=r"only class 2 \(iceberg water\) is present"):
         run_baseline(tmp_path / "train", tmp_path / "test", out_dir=tmp_path / "out",
                      schema=GLACIER)
 
@@ -155,7 +156,8 @@ def test_cli_error_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["baseline", str(tmp_path / "train"),
                                       str(tmp_path / "test"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "at least two labelled classes" in result.output
+    assert "needs at least two classes" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("scale", ["lots", "0"])

@@ -108,10 +108,10 @@ def test_every_bad_row_is_reported_together_before_anything_runs(workspace):
     before = path.read_text()
     expected = [r"line 3, Model 'vgg16_t99': unknown model.*vgg16_t32, vgg16_t50",
                 r"line 4, DataSource 'nowhere': no such folder",
-                r"line 5, PatchSize '4': patch size must be an odd number",
+                r"line 5, PatchSize '4': must be an odd whole number ≥ 1 \(1, 3, 5, 7, 15 …\)",
                 r"line 6, TileSize '50': model vgg16_t32 was trained on 32-pixel tiles",
                 r"line 7, Dims '3': model vgg16_t32 reads 4 bands",
-                r"line 8, Patience 'ten': not a number",
+                r"line 8, Patience 'ten': must be a whole number, got 'ten'",
                 r"line 9, OutFolder 'out/ok': writes to .*ok_patch3, like line 2"]
     with pytest.raises(JobListError, match="7 problem.*nothing was run") as info:
         run_sweep(path, models_dir=models, progress=False)
@@ -167,7 +167,7 @@ def test_line_numbers_count_blank_lines(workspace):
     path = study / "jobs.csv"
     path.write_text(HEADER + "\nvgg16_t32,scenes,out/a,hh,4,3,32,1,5,0\n\n"
                              "vgg16_t32,scenes,out/b,hh,4,9.5,32,1,5,0\n")
-    with pytest.raises(JobListError, match=r"line 4, PatchSize '9\.5': not a whole number"):
+    with pytest.raises(JobListError, match=r"line 4, PatchSize '9\.5': must be an odd whole number"):
         read_jobs(path, models_dir=models)
 
 

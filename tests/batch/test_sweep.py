@@ -54,7 +54,7 @@ def test_sequential_sweep_marks_jobs_and_pools_scores(tiny_study, tmp_path):
     stale = tmp_path / "out" / f".run_patch1.partial-{2**22 + 7}"  # left by a killed sweep
     stale.mkdir(parents=True)
     (stale / "scene1_classified.tif").write_bytes(b"half written")
-    summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False)
+    summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False).frame
 
     table = read_done(jobs)
     assert list(table["Done"]) == ["1", "1"]
@@ -83,7 +83,7 @@ def test_sequential_sweep_marks_jobs_and_pools_scores(tiny_study, tmp_path):
 
     # a second run finds nothing to do and leaves the results untouched
     stamp = (tmp_path / "out" / "run_patch1" / "job.json").stat().st_mtime_ns
-    again = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False)
+    again = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False).frame
     assert (tmp_path / "out" / "run_patch1" / "job.json").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(again.drop(columns="seconds"),
                                   summary.drop(columns="seconds"))
@@ -96,7 +96,7 @@ def test_failing_job_is_marked_and_the_others_finish(tiny_study, tmp_path):
         (MODEL, scenes, "out/good", "g", 4, 1, 32, 1, 1, 0),
         (MODEL, bad, "out/bad", "b", 4, 1, 32, 1, 1, 0),   # three-band images, 4-band model
         (MODEL, scenes, "out/after", "a", 4, 1, 32, 1, 1, 0)])
-    summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False)
+    summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False).frame
 
     table = read_done(jobs)
     assert list(table["Done"]) == ["1", "-1", "1"]
@@ -110,12 +110,12 @@ def test_failing_job_is_marked_and_the_others_finish(tiny_study, tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
     # without --retry-failed the failed job stays failed; with it, it is run again
-    run_sweep(jobs, models_dir=models, defaults=FAST, progress=False)
+    run_sweep(jobs, models_dir=models, defaults=FAST, progress=False).frame
     assert list(read_done(jobs)["Done"]) == ["1", "-1", "1"]
     shutil.rmtree(bad)
     write_rgb_as_four_bands(bad, scenes)
     summary = run_sweep(jobs, models_dir=models, defaults=FAST, retry_failed=True,
-                        progress=False)
+                        progress=False).frame
     table = read_done(jobs)
     assert list(table["Done"]) == ["1", "1", "1"]
     assert list(table["Error"]) == ["", "", ""]
@@ -156,7 +156,7 @@ def test_dask_workers_give_the_sequential_results(tiny_study, tmp_path):
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     seq = pd.read_csv(tmp_path / "sequential" / "sweep_summary.csv")
-    run_sweep(lists["dask"], models_dir=models, defaults=FAST, workers=2, progress=False)
+    run_sweep(lists["dask"], models_dir=models, defaults=FAST, workers=2, progress=False).frame
     par = pd.read_csv(tmp_path / "dask" / "sweep_summary.csv")
 
     assert list(par["status"]) == ["done"] * 3
@@ -214,7 +214,7 @@ def test_killed_sweep_resumes_without_duplicate_or_partial_outputs(tiny_study, t
     assert list(out.glob(".run_patch3.partial-*"))     # the killed job's unfinished outputs
     assert not (out / "run_patch3").exists()
 
-    summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False)
+    summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False).frame
 
     assert read_done(jobs)["Done"].tolist() == ["1", "1", "1"]
     assert list(summary["status"]) == ["done"] * 3
@@ -239,7 +239,7 @@ def test_cli_rejects_a_bad_job_list_with_exit_code_2(tiny_study, tmp_path):
     result = CliRunner().invoke(cli, ["batch", str(jobs), "--models-dir", str(models)])
     assert result.exit_code == 2
     assert "line 2, Dims '3': model vgg16_t32 reads 4 bands" in result.output
-    assert "line 2, PatchSize '2': patch size must be an odd number" in result.output
+    assert "line 2, PatchSize '2': must be an odd whole number ≥ 1" in result.output
     assert not (tmp_path / "out").exists()
 
 

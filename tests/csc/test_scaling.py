@@ -24,7 +24,21 @@ def test_percentile_round_trips_through_dict():
     s2 = Scaling.from_dict(s.to_dict())
     np.testing.assert_allclose(s.apply(data), s2.apply(data))
     out = s.apply(data)
-    assert 0.0 <= out.min() and np.mean(out <= 1) == pytest.approx(0.98, abs=0.01)
+    assert np.mean(out <= 1) == pytest.approx(0.98, abs=0.01)
+    assert np.mean(out == 0) == pytest.approx(0.02, abs=0.01)     # below the 2nd percentile
+
+
+def test_percentile_stretch_values():
+    # band 1 holds 0..100, band 2 holds 1000..1200: the 2nd/98th percentiles are 2/98, 1004/1196
+    data = np.stack([np.arange(101.0), 1000 + 2 * np.arange(101.0)], axis=-1)[None]
+    s = Scaling.percentile(data)
+    np.testing.assert_allclose(s.low, [2.0, 1004.0])
+    np.testing.assert_allclose(s.high, [98.0, 1196.0])
+    out = s.apply(np.array([[[0.0, 1000.0], [2.0, 1004.0], [50.0, 1100.0], [98.0, 1196.0],
+                              [100.0, 1200.0]]]))
+    # below the low percentile clamps to 0; above the high one is not clipped
+    np.testing.assert_allclose(out[0], [[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [1.0, 1.0],
+                                        [98 / 96, 196 / 192]], rtol=1e-6)
 
 
 def test_defaults_by_type():

@@ -1,0 +1,228 @@
+"""One way through a scene, for CSC, the baselines and batch jobs.
+
+*open* (:func:`csc.scenes.open_scene`: the image and its companions checked before any model
+loads) → *run* (a label source gives training pixels, a learner from the registry of
+:mod:`csc.learners` is fitted and classifies every pixel strip by strip, optional steps
+refine the map) → *commit* (:class:`csc.outputs.OutputSet`: every output staged, then moved
+into place together with the manifest ``<stem>_run.json``).
+
+:class:`SceneRun` carries one scene through *run* and *commit*; :func:`run_scenes` runs many
+scenes of a folder, recording a failed image and going on with the next.
+"""
+import dataclasses
+import logging
+import time
+from importlib import metadata
+
+import numpy as np
+
+from csc import __version__
+from csc.errors import CscError
+from csc.figures import plot_confusion
+from csc.metrics import class_f1, class_report, confusion, summary_scores, write_report
+from csc.outputs import OutputSet, recover
+from csc.pixels import auto_strip_rows, predict_scene
+from csc.pooling import POOL_PIXELS, write_pixel_sample
+from csc.rasters import ClassRasterWriter
+
+log = logging.getLogger(__name__)
+
+#: Libraries whose versions every run records.
+LIBRARIES = ("numpy", "scipy", "pandas", "rasterio", "scikit-image", "scikit-learn",
+             "tensorflow", "tensorflow-cpu", "keras", "lightgbm")
+
+
+def library_versions():
+    out = {"glacier-csc": __version__}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def write_class_map(path, class_map, *, schema, info, strip_rows=2048):
+    """Write a class map on the grid of ``info`` (the input image), strip by strip."""
+    crs = info.crs
+    transform = info.transform if info.georeferenced or crs is not None else None
+    with ClassRasterWriter(path, class_map.shape, schema=schema, crs=crs,
+                           transform=transform) as writer:
+        for r0 in range(0, class_map.shape[0], strip_rows):
+            writer.write_rows(r0, class_map[r0:r0 + strip_rows])
+    return path
+
+
+def grid_record(info):
+    return {"height": info.height, "width": info.width,
+            "crs": str(info.crs) if info.crs else None,
+            "transform": list(info.transform)[:6], "georeferenced": info.georeferenced}
+
+
+class SceneRun:
+    """One opened scene (:class:`csc.scenes.OpenScene`) through *run* and *commit*.
+
+    Use as a context manager around the run: its outputs are staged in an
+    :class:`~csc.outputs.OutputSet` and appear only when :meth:`commit` is called; an error
+    before that leaves the earlier outputs of the image as they were."""
+
+    def __init__(self, opened, out_dir, *, exp):
+        self.opened = opened
+        self.exp = exp
+        self.outputs = OutputSet(out_dir, opened.stem)
+        self.timings = {}
+        self.scores = {}
+        self.record = {}
+        self.labelled = 0
+        self._started = time.perf_counter()
+
+    def __enter__(self):
+        self.outputs.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.outputs.__exit__(*exc)
+
+    @property
+    def schema(self):
+        return self.opened.schema
+
+    def path(self, name):
+        return self.outputs.path(name)
+
+    def timed(self, name):
+        """Context manager adding the seconds it encloses to ``timings[name]``."""
+        run = self
+
+        class _Timer:
+            def __enter__(self):
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                run.timings[name] = run.timings.get(name, 0.0) + time.perf_counter() - self.t
+                return False
+
+        return _Timer()
+
+    # -- run ---------------------------------------------------------------------------------
+    def strip_rows(self, learner, *, strip_rows=None, whole_image=False, n_features=0):
+        """Rows per prediction strip: given, the whole image, or from the memory budget."""
+        if whole_image:
+            return None
+        return int(strip_rows or auto_strip_rows(
+            self.opened.info.width, n_bands=len(self.opened.bands),
+            n_classes=self.schema.n_classes, n_features=n_features, halo=learner.halo))
+
+    def predict(self, learner, source, *, scaling, strip_rows=None, progress=False):
+        """Every pixel classified strip by strip: ``(class_map, valid)``."""
+        with self.timed("phase2_predict_s"):
+            return predict_scene(learner, source, bands=self.opened.bands, scaling=scaling,
+                                 schema=self.schema, strip_rows=strip_rows,
+                                 shape=self.opened.shape, progress=progress)
+
+    # -- outputs -----------------------------------------------------------------------------
+    def write_map(self, class_map, name=None):
+        name = name or f"{self.opened.stem}_classified.tif"
+        write_class_map(self.path(name), class_map, schema=self.schema, info=self.opened.info)
+        return name
+
+    def score(self, truth, maps, *, valid, confusion_of=None, names=None):
+        """Per-class reports ``<PREFIX>_<stem>_<exp>.csv`` (or ``names[prefix]``) of each
+        ``{prefix: map}`` against ``truth`` on labelled valid pixels, and the confusion matrix
+        of ``confusion_of``; the scores go to :attr:`scores` as ``<prefix>_weighted_f1`` etc.
+        (lower case)."""
+        schema, stem, exp = self.schema, self.opened.stem, self.exp
+        glacier = schema.name_of(schema.glacier_id) if schema.glacier_id is not None else None
+        for prefix, pred in maps.items():
+            report = class_report(truth, pred, schema=schema, valid=valid)
+            write_report(self.path((names or {}).get(prefix, f"{prefix}_{stem}_{exp}.csv")),
+                         report)
+            s = summary_scores(report)
+            key = prefix.lower()
+            self.scores[f"{key}_weighted_f1"] = s["weighted_f1"]
+            self.scores[f"{key}_macro_f1"] = s["macro_f1"]
+            self.scores[f"{key}_accuracy"] = s["accuracy"]
+            self.scores[f"{key}_glacier_f1"] = class_f1(report, glacier) if glacier else np.nan
+        if confusion_of is not None:
+            matrix = confusion(truth, maps[confusion_of], schema=schema, valid=valid)
+            plot_confusion(matrix, schema.names, self.path(f"{confusion_of}_{stem}_{exp}"
+                                                           "_confusion.png"),
+                           title=f"{confusion_of} {exp} — {stem}")
+        return self.scores
+
+    def pool(self, truth, final, *, valid, cnn=None, seed=0, **extra):
+        """The seeded pixel sample ``<stem>_<exp>_pixels.npz`` for pooled scores."""
+        self.labelled = write_pixel_sample(
+            self.path(f"{self.opened.stem}_{self.exp}_pixels.npz"), truth=truth, cnn=cnn,
+            csc=final, valid=valid, stem=self.opened.stem, exp=self.exp, schema=self.schema,
+            seed=seed, **extra)
+        return self.labelled
+
+    def commit(self, **record):
+        """Write the manifest (``record`` with the scene, grid, versions, pixels, scores and
+        timings) and move the output set into place; returns the manifest record."""
+        opened = self.opened
+        self.timings["total_s"] = time.perf_counter() - self._started
+        scene = opened.scene
+        full = {
+            "image": str(scene.image), "stem": opened.stem, "experiment": self.exp,
+            "labels": str(scene.labels) if scene.labels else None,
+            "edge": str(scene.edge) if scene.edge else None,
+            "margins": str(scene.margins) if scene.margins else None,
+            **record,
+            "versions": library_versions(),
+            "grid": grid_record(opened.info),
+            "pixels": {"total": opened.info.height * opened.info.width,
+                       "valid": opened.n_valid, "labelled": self.labelled,
+                       "pooled_sample": int(min(self.labelled, POOL_PIXELS))},
+            "scores": self.scores,
+            "timings": self.timings,
+            "status": "ok",
+        }
+        self.outputs.commit(full)
+        return full
+
+
+@dataclasses.dataclass
+class SceneOutcome:
+    """What became of one scene of a folder run: its result, or the error it failed with."""
+
+    scene: object
+    result: object = None
+    error: Exception = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self):
+        return self.error is None
+
+
+def run_scenes(scenes, run_one, *, folder, out_dir=None, progress=False, desc="images"):
+    """``run_one(scene)`` for every scene. A single image raises its error; a folder records
+    it (logged on one line) and goes on with the next. Leftovers of interrupted runs in
+    ``out_dir`` are finished or removed first. Returns a list of :class:`SceneOutcome`."""
+    if out_dir is not None:
+        recover(out_dir)
+    iterator = scenes
+    if progress and folder:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(scenes, desc=desc, unit="image", disable=None)
+    outcomes = []
+    for scene in iterator:
+        t = time.perf_counter()
+        try:
+            outcome = SceneOutcome(scene, result=run_one(scene))
+        except CscError as exc:
+            if not folder:
+                raise
+            log.error("%s: %s", scene.image, exc)
+            outcome = SceneOutcome(scene, error=exc)
+        except Exception as exc:  # a folder run goes on after any failure of one image
+            if not folder:
+                raise
+            log.exception("%s failed", scene.image)
+            outcome = SceneOutcome(scene, error=exc)
+        outcome.seconds = time.perf_counter() - t
+        outcomes.append(outcome)
+    return outcomes
