@@ -54,6 +54,22 @@ class TileSet:
     """A tile-set folder: ``tiles.json`` plus ``tiles_<split>.npy`` / ``labels_<split>.npy``
     (split ``"train"`` or ``"val"``), ``tiles.csv`` and ``counts.csv``."""
 
+    def summary(self):
+        """What ``csc tiles`` prints: positions kept per image, the class counts, the scaling
+        and the arrays written."""
+        lines = []
+        for rec in self.meta.get("images", []):
+            lines.append(f"{Path(rec['image']).name}: {rec['kept']} of {rec['positions']} "
+                         f"positions kept ({rec['rejected_unlabelled']} too unlabelled, "
+                         f"{rec['rejected_purity']} impure); {rec['train']} train, "
+                         f"{rec['validation']} validation, {rec['dropped_overlap']} dropped "
+                         "for overlapping validation")
+        lines.append(self.counts().to_string(index=False))
+        lines.append(f"scaling {self.scaling.describe()}; {self.n('train')} training and "
+                     f"{self.n('val')} validation tiles of {self.tile_shape} {self.dtype} in "
+                     f"{self.path}")
+        return "\n".join(lines)
+
     def __init__(self, path):
         self.path = Path(path)
         meta = self.path / "tiles.json"

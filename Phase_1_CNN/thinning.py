@@ -1,9 +1,11 @@
 """Class balancing of the training tiles: cap every class at ``max_per_class`` tiles by random
 choice, and optionally bring rare classes up to it by repeating their tiles in random
 orientations. Validation tiles are never touched."""
+import dataclasses
 import logging
 
 import numpy as np
+import pandas as pd
 
 from csc.errors import EmptyTileSetError
 from csc.files import write_csv, write_json
@@ -46,12 +48,26 @@ def thin_indices(labels, *, max_per_class, oversample=False, seed=0):
     return index[order], repeat[order]
 
 
+@dataclasses.dataclass
+class ThinResult:
+    """Training tiles per class before and after thinning."""
+
+    before: pd.DataFrame
+    after: pd.DataFrame
+
+    def summary(self):
+        table = self.before[["id", "class"]].assign(before=self.before["train"],
+                                                    after=self.after["train"])
+        return (f"{table.to_string(index=False)}\ntraining tiles: "
+                f"{int(self.before['train'].sum())} -> {int(self.after['train'].sum())}")
+
+
 def thin_tileset(tileset, *, max_per_class, oversample=False, seed=0, batch=2048):
     """Balance the training split of ``tileset`` (a ``TileSet`` or its folder) in place.
 
     The arrays are rewritten atomically (new memory maps renamed over the old ones), then
     tiles.csv, counts.csv and tiles.json. Repeated tiles get a random orientation other than
-    their own. Returns ``(before, after)`` per-class count tables."""
+    their own. Returns a :class:`ThinResult` (the per-class counts before and after)."""
     tileset = tileset if isinstance(tileset, TileSet) else TileSet(tileset)
     before = tileset.counts()
     labels = tileset.labels("train")
@@ -95,10 +111,8 @@ def thin_tileset(tileset, *, max_per_class, oversample=False, seed=0, batch=2048
                         "before": dict(zip(before["class"], before["train"].tolist()))}
     write_json(tileset.path / "tiles.json", meta)
     log.info("thinned %s: %d -> %d training tiles", tileset.path, len(labels), len(index))
-    return before, after
+    return ThinResult(before=before, after=after)
 
 
 def _concat(*frames):
-    import pandas as pd
-
     return pd.concat(frames, ignore_index=True)

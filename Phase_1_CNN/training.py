@@ -45,6 +45,17 @@ class TrainingResult:
         """Figures of the latest run (epochs, best_val_accuracy, seconds_per_epoch, ...)."""
         return self.card.training["runs"][-1]
 
+    def summary(self):
+        """What ``csc train``/``finetune`` print: the validation report, how training
+        stopped, and the files written."""
+        run = self.run
+        return "\n".join([
+            self.report.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+            f"{run['epochs']} epoch(s), stopped by {run['stopped_by']}; best validation "
+            f"accuracy {run['best_val_accuracy']:.3f} at epoch {run['best_epoch']}; "
+            f"{run.get('seconds_per_epoch'):.1f} s per epoch on {run['device']}",
+            "wrote " + ", ".join(str(p) for p in self.files.values())])
+
 
 def output_paths(model_path):
     """Paths of the files written beside ``model_path``."""

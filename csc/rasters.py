@@ -206,9 +206,12 @@ def grid_problem(info, reference, *, tolerance=0.01):
         return None
     if info.crs != reference.crs:
         return f"in {_crs_name(info.crs)}, but {reference.path} is in {_crs_name(reference.crs)}"
-    pixel = max(abs(reference.transform.a), abs(reference.transform.e), 1e-12)
-    if not info.transform.almost_equals(reference.transform, precision=tolerance * pixel):
-        a, b = info.transform, reference.transform
+    a, b = info.transform, reference.transform
+    pixel = max(abs(b.a), abs(b.e), 1e-12)
+    # corners within ``tolerance`` of a pixel: the origin, and the drift over the whole grid
+    drift_x = abs(a.a - b.a) * info.width + abs(a.b - b.b) * info.height
+    drift_y = abs(a.d - b.d) * info.width + abs(a.e - b.e) * info.height
+    if max(abs(a.c - b.c) + drift_x, abs(a.f - b.f) + drift_y) > tolerance * pixel:
         return (f"on another grid (origin {a.c:.2f}, {a.f:.2f}, pixel {a.a:g} x {-a.e:g}) than "
                 f"{reference.path} (origin {b.c:.2f}, {b.f:.2f}, pixel {b.a:g} x {-b.e:g})")
     return None

@@ -30,14 +30,23 @@ class CscGroup(click.Group):
             sys.exit(2)
 
 
-def configure_logging(verbose=0, quiet=0):
-    """Log levels for ``-v``/``-q``: warnings by default, info with -v, debug with -vv."""
+#: Loggers whose progress lines a command shows at the default verbosity (``csc batch``: one
+#: line per finished job).
+PROGRESS_LOGGERS = {"batch": ("batch",)}
+
+
+def configure_logging(verbose=0, quiet=0, command=None):
+    """Log levels for ``-v``/``-q``: warnings by default (and the progress lines of
+    ``command``), info with -v, debug with -vv."""
     level = max(logging.DEBUG, min(logging.WARNING - 10 * verbose + 10 * quiet,
                                    logging.CRITICAL))
     logging.basicConfig(level=max(level, logging.WARNING),
                         format="%(levelname)s %(name)s: %(message)s")
     for name in PROJECT_LOGGERS:
         logging.getLogger(name).setLevel(level)
+    if not verbose and not quiet:
+        for name in PROGRESS_LOGGERS.get(command, ()):
+            logging.getLogger(name).setLevel(logging.INFO)
     if verbose >= 2:   # TensorFlow's own start-up lines only when asked for
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     return level
@@ -47,12 +56,13 @@ def configure_logging(verbose=0, quiet=0):
 @click.version_option(__version__, prog_name="csc")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", count=True, help="Less log output.")
-def cli(verbose, quiet):
+@click.pass_context
+def cli(ctx, verbose, quiet):
     """CNN-Supervised Classification of glacial landscapes.
 
     Phase one: a VGG16 CNN labels image tiles. Phase two: a small per-image learner trained on
     those tile labels classifies every pixel."""
-    configure_logging(verbose, quiet)
+    configure_logging(verbose, quiet, command=ctx.invoked_subcommand)
 
 
 def main(argv=None):

@@ -35,13 +35,8 @@ def batch_command(jobs, models_dir, workers, threads_per_job, scheduler, retry_f
     if workers is not None and scheduler is not None:
         raise click.BadParameter("give --workers or --scheduler, not both",
                                  param_hint="--workers/--scheduler")
-    import logging
-
     from batch.runner import run_sweep
 
-    root = click.get_current_context().find_root()
-    if not root.params.get("quiet") and not root.params.get("verbose"):
-        logging.getLogger("batch").setLevel(logging.INFO)  # one line per finished job
     defaults = {name: value for name, value in options.items() if value is not None}
     result = run_sweep(jobs, models_dir=models_dir, defaults=defaults, workers=workers,
                        scheduler=scheduler, retry_failed=retry_failed, progress=True,

@@ -1,7 +1,6 @@
 """``csc thin``: balance the training classes of a tile set."""
 import click
 
-from csc.cli.output import echo_table
 from csc.options import seed_option
 
 
@@ -16,11 +15,9 @@ def thin(tiles_dir, max_per_class, oversample, seed):
     """Balance the training classes of a tile set in place (validation is untouched)."""
     from Phase_1_CNN.thinning import thin_tileset
 
-    before, after = thin_tileset(tiles_dir, max_per_class=max_per_class, oversample=oversample,
-                                 seed=seed)
-    table = before[["id", "class"]].assign(before=before["train"], after=after["train"])
-    echo_table(table)
-    click.echo(f"training tiles: {int(before['train'].sum())} -> {int(after['train'].sum())}")
+    result = thin_tileset(tiles_dir, max_per_class=max_per_class, oversample=oversample,
+                          seed=seed)
+    click.echo(result.summary())
 
 
 COMMANDS = (thin,)

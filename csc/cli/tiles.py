@@ -1,9 +1,6 @@
 """``csc tiles``: training tiles for phase one from labelled images."""
-from pathlib import Path
-
 import click
 
-from csc.cli.output import echo_table
 from csc.options import bands_option, classes_option, offset_option, scale_option, seed_option
 
 
@@ -50,15 +47,7 @@ def tiles(images_dir, out_dir, tile_size, stride, purity, max_unlabelled, augmen
                            noise=noise, bands=bands, scale=scale, offset=offset, schema=schema,
                            split=split, val_fraction=val_fraction, block_size=block_size,
                            dtype=dtype, seed=seed, progress=True)
-    for rec in tileset.meta["images"]:
-        click.echo(f"{Path(rec['image']).name}: {rec['kept']} of {rec['positions']} positions "
-                   f"kept ({rec['rejected_unlabelled']} too unlabelled, {rec['rejected_purity']} "
-                   f"impure); {rec['train']} train, {rec['validation']} validation, "
-                   f"{rec['dropped_overlap']} dropped for overlapping validation")
-    echo_table(tileset.counts())
-    click.echo(f"scaling {tileset.scaling.describe()}; {tileset.n('train')} training and "
-               f"{tileset.n('val')} validation tiles of {tileset.tile_shape} {dtype} in "
-               f"{tileset.path}")
+    click.echo(tileset.summary())
 
 
 COMMANDS = (tiles,)

@@ -1,7 +1,7 @@
 """``csc train`` and ``csc finetune``: the phase-one VGG16."""
 import click
 
-from csc.cli.output import echo_table, keras_verbosity
+from csc.cli.output import keras_verbosity
 from csc.options import seed_option
 
 
@@ -28,16 +28,6 @@ def _training_options(*, lr, epochs):
     return decorate
 
 
-def _echo_training(result):
-    run = result.run
-    echo_table(result.report)
-    seconds = run.get("seconds_per_epoch")
-    click.echo(f"{run['epochs']} epoch(s), stopped by {run['stopped_by']}; best validation "
-               f"accuracy {run['best_val_accuracy']:.3f} at epoch {run['best_epoch']}; "
-               f"{seconds:.1f} s per epoch on {run['device']}")
-    click.echo("wrote " + ", ".join(str(p) for p in result.files.values()))
-
-
 @click.command()
 @click.argument("tiles_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("model", type=click.Path(dir_okay=False))
@@ -57,7 +47,7 @@ def train(tiles_dir, model, epochs, batch_size, target_accuracy, patience, learn
                          target_accuracy=target_accuracy, patience=patience, width=width,
                          weights=weights, learning_rate=learning_rate, seed=seed,
                          verbose=keras_verbosity())
-    _echo_training(result)
+    click.echo(result.summary())
 
 
 @click.command()
@@ -74,7 +64,7 @@ def finetune(model, tiles_dir, out, epochs, batch_size, target_accuracy, patienc
     result = finetune_model(model, tiles_dir, out, learning_rate=learning_rate, epochs=epochs,
                             batch_size=batch_size, target_accuracy=target_accuracy,
                             patience=patience, seed=seed, verbose=keras_verbosity())
-    _echo_training(result)
+    click.echo(result.summary())
 
 
 COMMANDS = (train, finetune)

@@ -45,7 +45,10 @@ def test_thin_tileset_caps_training_classes_and_rewrites_files(unbalanced):
     before_val = unbalanced.labels("val").copy()
     n_before = np.bincount(unbalanced.labels("train"), minlength=8)
     cap = int(np.sort(n_before[n_before > 0])[0]) + 8  # above the rarest, below the others
-    before, after = thin_tileset(unbalanced.path, max_per_class=cap, seed=1)
+    result = thin_tileset(unbalanced.path, max_per_class=cap, seed=1)
+    before, after = result.before, result.after
+    assert f"training tiles: {int(before['train'].sum())} -> {int(after['train'].sum())}" in \
+        result.summary()
     ts = TileSet(unbalanced.path)
     got = np.bincount(ts.labels("train"), minlength=8)
     assert got.tolist() == np.minimum(n_before, cap).tolist()

@@ -28,3 +28,65 @@ def test_empty_folder_and_label_as_image(tmp_path, make_scene):
     make_scene("c")
     with pytest.raises(RasterReadError, match="is a label/edge/margin raster, not an image"):
         find_scenes(tmp_path / "SCLS_c.tif")
+
+
+# --- the open stage ----------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+from affine import Affine  # noqa: E402
+from rasterio.crs import CRS  # noqa: E402
+
+from csc.classes import GLACIER  # noqa: E402
+from csc.errors import BandError, ClassificationError, LabelMismatchError  # noqa: E402
+from csc.rasters import write_class_raster, write_image  # noqa: E402
+from csc.scenes import open_scene, scene_for  # noqa: E402
+
+GRID = Affine(10, 0, 500000, 0, -10, 7400000)
+
+
+def _companion(path, prefix, *, crs=CRS.from_epsg(32624), transform=GRID, shape=(60, 90),
+               value=1):
+    labels = np.zeros(shape, np.uint8)
+    labels[:, :30] = value
+    write_class_raster(path.with_name(f"{prefix}{path.name}"), labels, schema=GLACIER, crs=crs,
+                       transform=transform)
+
+
+@pytest.mark.parametrize("prefix", ["SCLS_", "EDGE_", "VM_"])
+@pytest.mark.parametrize("change, message", [
+    (dict(crs=CRS.from_epsg(32625)), r"is in EPSG:32625, but .*image\.tif is in EPSG:32624"),
+    (dict(transform=GRID @ Affine.translation(500, 0)),        # shifted by 5 km
+     r"on another grid \(origin 505000\.00, 7400000\.00"),
+    (dict(transform=Affine(20, 0, 500000, 0, -20, 7400000)), r"pixel 20 x 20\) than"),
+    (dict(shape=(60, 91)), r"is 60x91 pixels, but .*image\.tif is 60x90"),
+])
+def test_companions_on_another_grid_are_refused(make_raster, prefix, change, message):
+    image = make_raster((60, 90), bands=4)
+    _companion(image, prefix, **change)
+    with pytest.raises(LabelMismatchError, match=f"{prefix} raster .*{message}.*warp the raster"):
+        open_scene(scene_for(image), schema=GLACIER)
+
+
+def test_a_companion_within_a_hundredth_of_a_pixel_is_accepted(make_raster):
+    image = make_raster((60, 90), bands=4)
+    _companion(image, "SCLS_", transform=GRID @ Affine.translation(0.005, 0))   # 0.005 px
+    opened = open_scene(scene_for(image), schema=GLACIER)
+    assert opened.read_labels().shape == (60, 90) and opened.n_valid == 60 * 90
+    _companion(image, "SCLS_", transform=GRID @ Affine.translation(0.02, 0))    # 0.02 px
+    with pytest.raises(LabelMismatchError, match="on another grid"):
+        open_scene(scene_for(image), schema=GLACIER)
+
+
+def test_open_checks_label_ids_bands_and_nodata_before_any_model(make_raster):
+    image = make_raster((60, 90), bands=4)
+    _companion(image, "SCLS_", value=9)
+    with pytest.raises(LabelMismatchError, match="label ids 9 are not in the class schema"):
+        open_scene(scene_for(image), schema=GLACIER)
+    image.with_name("SCLS_image.tif").unlink()
+    with pytest.raises(BandError, match="model m.keras reads bands \\(1, 2, 5\\) but image "
+                                        ".*has 4 band\\(s\\)"):
+        open_scene(scene_for(image), schema=GLACIER, bands=(1, 2, 5), model="model m.keras")
+    empty = write_image(image.with_name("empty.tif"), np.zeros((20, 20, 2), np.uint16),
+                        crs=CRS.from_epsg(32624), transform=GRID, nodata=0)
+    with pytest.raises(ClassificationError, match="every pixel is nodata"):
+        open_scene(scene_for(empty), schema=GLACIER)
