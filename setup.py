@@ -33,6 +33,9 @@ setup(
         "tensorflow-cpu>=2.16; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "tensorflow>=2.16; platform_machine!='x86_64' and platform_machine!='AMD64'",
         "dask[distributed]>=2024.1",
+        "geopandas>=1.2",
+        "pyogrio>=0.13",
+        "shapely>=2.2",
     ],
     extras_require={
         "test": ["pytest>=7.4"],

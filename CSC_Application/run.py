@@ -11,7 +11,10 @@ appear together with their manifest.
 For an image ``<stem>`` and experiment ``<exp>`` (``k<K>``, or ``<name>_k<K>`` with ``exp``)
 the outputs in ``out_dir`` are:
 
-- ``<stem>_classified.tif``: the class map on the input grid (colour table, nodata 0);
+- ``<stem>_classified.tif``: the class map on the input grid, a Cloud-Optimized GeoTIFF
+  (colour table, nodata 0), with its class names in ``<stem>_classified.tif.aux.xml``;
+- ``<stem>_classes.gpkg``: the class map as polygons (layer ``classes``; with the front step
+  ``glacier_outline``, ``calving_front`` and ``valley_margins``), see :mod:`csc.polygons`;
 - ``CSC_<exp>_<stem>.png``: image, validation labels, phase-one map and CSC map side by side
   (image and CSC map only when there are no labels);
 - ``<stem>_run.json``: the manifest — options, versions, class counts, training history,
@@ -40,6 +43,7 @@ from csc.modelcard import load_card
 from csc.options import ClassifyOptions
 from csc.pipeline import SceneRun, run_scenes
 from csc.pixels import read_pixels
+from csc.polygons import FRONT_LAYER, MARGINS_LAYER
 from csc.scenes import find_scenes, open_scene
 from CSC_Application.despeckle import despeckle
 from CSC_Application.front import front_outputs
@@ -149,6 +153,26 @@ def run_front(class_map, *, opened, out_dir, options, published_dir=None):
     return np.asarray(out, dtype=np.uint8), dict(result)
 
 
+def front_layers(front, folder):
+    """``{layer: GeoJSON file}`` of the lines a :func:`run_front` result found, as staged in
+    ``folder`` (the result names them where they will be published): the calving front and
+    the valley margins, for ``<stem>_classes.gpkg``."""
+    if not front:
+        return {}
+    found = {}
+    if front.get("front_found"):
+        found[FRONT_LAYER] = front
+    margins = front.get("margins")
+    if margins and margins.get("margins_found"):
+        found[MARGINS_LAYER] = margins
+    lines = {}
+    for layer, result in found.items():
+        published = (result.get("files") or {}).get("geojson")
+        if published and (Path(folder) / Path(published).name).exists():
+            lines[layer] = Path(folder) / Path(published).name
+    return lines
+
+
 def _panels(path, image, truth, cnn_map, csc_map, *, schema, scores, exp, stem, front=False):
     step = max(1, int(np.ceil(max(image.shape) / FIGURE_PIXELS)))
     sub = (slice(None, None, step), slice(None, None, step))
@@ -173,12 +197,14 @@ def open_for(scene, phase_one, options):
     large enough for the patch and the tiles."""
     card = phase_one.card
     opened = open_scene(scene, schema=card.schema, bands=card.bands,
-                        model=phase_one.description, min_size=options.patch_size)
+                        model=phase_one.description, min_size=options.patch_size,
+                        scaling=card.scaling)
     height, width = opened.shape
     if card.tile_size > min(height, width):
         raise ClassificationError(f"{scene.image} is {height}x{width} pixels, smaller than the "
                                   f"model's {card.tile_size}x{card.tile_size} tiles; classify "
-                                  "a larger image or train a model with a smaller --tile-size")
+                                  "a larger image or train a model on smaller tiles (csc "
+                                  "tiles --tile-size)")
     return opened
 
 
@@ -199,7 +225,7 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                                     seed=options.seed, path=opened.image)
             patches = PatchSet(image.data, sample.rows, sample.cols,
                                schema.to_index(sample.labels), patch_size=k,
-                               scaling=card.scaling)
+                               scaling=card.scaling, valid=image.valid)
             learner = make_learner(options.phase2, patch_size=k, n_bands=card.n_bands,
                                    n_classes=schema.n_classes, seed=options.seed,
                                    epochs=options.epochs, patience=options.patience,
@@ -218,6 +244,9 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
         if front is None:
             run.timings.pop("front_s")
         run.write_map(final_map)
+        run.write_polygons(final_map, min_area=options.min_area, simplify=options.simplify,
+                           glacier=bool(front and front.get("front_found")),
+                           lines=front_layers(front, run.outputs.folder))
         truth = opened.read_labels()
         if truth is not None:
             run.score(truth, {"CNN": cnn_map, "CSC": csc_map}, valid=valid, confusion_of="CSC")

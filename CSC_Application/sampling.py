@@ -24,14 +24,19 @@ class PatchSet:
 
     ``data``: (rows, cols, bands) image in any dtype (kept as it is, not copied);
     ``rows``/``cols``: centre coordinates of each sample; ``labels``: class indexes
-    (0..n_classes-1) of the samples; ``scaling``: a ``csc.scaling.Scaling`` applied per batch.
+    (0..n_classes-1) of the samples; ``scaling``: a ``csc.scaling.Scaling`` applied per batch;
+    ``valid``: the image's nodata mask (neighbours that are nodata scale to 0, as in strip
+    prediction).
 
     API used by every learner: ``len(ps)``, ``ps.patch_size``, ``ps.n_bands``, ``ps.labels``,
     ``ps.take(index) -> (n, K, K, bands) float32`` and ``ps.pixels(index) -> (n, bands)
     float32`` (the centre pixels)."""
 
-    def __init__(self, data, rows, cols, labels, *, patch_size, scaling):
+    def __init__(self, data, rows, cols, labels, *, patch_size, scaling, valid=None):
         self.data = data
+        # an all-valid image (a read-only broadcast view) needs no masking
+        all_valid = valid is None or not any(np.asarray(valid).strides)
+        self.valid = None if all_valid else valid
         self.rows = np.asarray(rows, dtype=np.int64)
         self.cols = np.asarray(cols, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -69,6 +74,8 @@ class PatchSet:
             rr = reflect_index(r[:, None] + self._offsets, height)
             cc = reflect_index(c[:, None] + self._offsets, width)
             raw = self.data[rr[:, :, None], cc[:, None, :]]
+            if self.valid is not None:   # nodata neighbours scale to 0, as in prediction
+                return self.scaling.apply(raw, valid=self.valid[rr[:, :, None], cc[:, None, :]])
         return self.scaling.apply(raw)
 
     def pixels(self, index):

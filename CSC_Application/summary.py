@@ -8,6 +8,7 @@ so the pooled scores are those of all labelled pixels of the run.
 """
 import json
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,10 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from csc.classes import ClassSchema
-from csc.errors import LabelMismatchError, MissingLabelError
+from csc.errors import LabelMismatchError, MissingLabelError, OutputError
 from csc.figures import plt, save
 from csc.files import write_csv
+from csc.outputs import recorded_outputs
 from csc.pooling import POOL_PIXELS, SUFFIX, write_pixel_sample  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -28,12 +30,51 @@ COLUMNS = ["run", "result_dir", "exp", "images", "pixels", "method", "class", "r
 METHODS = {"cnn": "phase one (CNN)", "csc": "CSC"}
 
 
+#: Arrays every pixel sample holds (``cnn`` and ``labelled_pixels`` are optional).
+SAMPLE_ARRAYS = ("truth", "csc", "stem", "exp", "schema")
+
+
+def read_sample(path):
+    """The arrays of one pixel sample (a dict), or ``LabelMismatchError`` naming the file
+    when it is not a whole sample written by ``csc classify``."""
+    path = Path(path)
+    fix = ("re-run `csc classify` for that image, or move the file out of the result folder")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise LabelMismatchError(f"{path}: not a pixel sample of `csc classify` (not a "
+                                 f"readable .npz archive); {fix}") from exc
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise LabelMismatchError(f"{path}: a single NumPy array, not a pixel sample of "
+                                 f"`csc classify` (an .npz of {', '.join(SAMPLE_ARRAYS)}); {fix}")
+    with z:
+        missing = [name for name in SAMPLE_ARRAYS if name not in z.files]
+        if missing:
+            raise LabelMismatchError(f"{path}: not a pixel sample of `csc classify` (no "
+                                     f"{', '.join(missing)} array); {fix}")
+        try:
+            sample = {name: z[name] for name in z.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise LabelMismatchError(f"{path}: pixel sample is damaged ({exc}); "
+                                     f"{fix}") from exc
+    n = len(sample["truth"])
+    for name in ("csc", "cnn"):
+        if name in sample and (sample[name].ndim != 1 or len(sample[name]) != n):
+            raise LabelMismatchError(f"{path}: pixel sample is damaged ({name} holds "
+                                     f"{sample[name].size} pixels, truth {n}); {fix}")
+    try:
+        sample["schema"] = ClassSchema.from_dict(json.loads(str(sample["schema"])))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LabelMismatchError(f"{path}: pixel sample has no valid class schema ({exc}); "
+                                 f"{fix}") from exc
+    return sample
+
+
 def runs_in(result_dir):
     """{exp: [npz paths]} of the pixel samples found in ``result_dir``."""
     runs = {}
     for path in sorted(Path(result_dir).glob(f"*{SUFFIX}")):
-        with np.load(path) as z:
-            exp = str(z["exp"])
+        exp = str(read_sample(path)["exp"])
         runs.setdefault(exp, []).append(path)
     return runs
 
@@ -72,24 +113,23 @@ def pool_run(result_dir, exp=None, *, runs=None):
         exp = next(iter(runs))
     if exp not in runs:
         raise MissingLabelError(f"{result_dir} holds no run {exp!r}; found {', '.join(runs)}")
-    parts, stems, schema_json = [], [], None
+    parts, stems, schema = [], [], None
     for path in runs[exp]:
-        with np.load(path) as z:
-            if schema_json is None:
-                schema_json = str(z["schema"])
-            elif str(z["schema"]) != schema_json:
-                raise LabelMismatchError(f"{path} uses another class schema than the other "
-                                         f"images of run {exp!r}; pool runs of one schema")
-            n = len(z["truth"])
-            labelled = int(z["labelled_pixels"]) if "labelled_pixels" in z else n
-            parts.append((z["truth"], z["cnn"] if "cnn" in z else None, z["csc"],
-                          np.full(n, labelled / max(n, 1), dtype=np.float64)))
-            stems.append(str(z["stem"]))
+        z = read_sample(path)
+        if schema is None:
+            schema = z["schema"]
+        elif z["schema"].to_dict() != schema.to_dict():
+            raise LabelMismatchError(f"{path} uses another class schema than the other "
+                                     f"images of run {exp!r}; pool runs of one schema")
+        n = len(z["truth"])
+        labelled = int(z["labelled_pixels"]) if "labelled_pixels" in z else n
+        parts.append((z["truth"], z.get("cnn"), z["csc"],
+                      np.full(n, labelled / max(n, 1), dtype=np.float64)))
+        stems.append(str(z["stem"]))
     truth, cnns, csc, weight = zip(*parts)
     truth, csc, weight = (np.concatenate(a) for a in (truth, csc, weight))
     cnn = None if any(c is None for c in cnns) else np.concatenate(cnns)
-    return PooledRun(result_dir, exp, stems, truth, cnn, csc, weight,
-                     ClassSchema.from_dict(json.loads(schema_json)))
+    return PooledRun(result_dir, exp, stems, truth, cnn, csc, weight, schema)
 
 
 def _rows(pooled, method, pred):
@@ -182,9 +222,51 @@ def plot_summary(frame, path):
     return save(fig, path)
 
 
-def write_summary(frame, out):
-    """Write the tidy CSV at ``out`` and its bar chart beside it (same name, ``.png``)."""
+def write_summary(frame, out, *, result_dirs=()):
+    """Write the tidy CSV at ``out`` and its bar chart beside it (same name, ``.png``).
+
+    Neither may overwrite a file summarize did not create: ``OutputError`` before anything is
+    written when ``out`` is its own chart path (``x.png``), or when either path is a pixel
+    sample or a file the runs of ``result_dirs`` wrote (a manifest ``*_run.json``, a file it
+    lists, a class map or a ``CSC_``/``CNN_`` report)."""
     out = Path(out)
+    png = out.with_suffix(".png")
+    if png == out:
+        raise OutputError(f"--out {out}: the bar chart is written beside the CSV as "
+                          f"{png.name}, so it would overwrite the CSV; give a .csv path "
+                          f"(e.g. {out.with_suffix('.csv')})")
+    protected = {}
+    for result_dir in result_dirs:
+        protected.update(_run_files(result_dir))
+    for path in (out, png):
+        what = ("a pixel sample of `csc classify`" if path.name.endswith(SUFFIX)
+                else protected.get(_resolved(path)))
+        if what is not None:
+            role = "--out" if path == out else f"the bar chart {path.name} of --out {out}"
+            raise OutputError(f"{role}: {path} is {what}; summarize never overwrites the "
+                              "files of the runs it pools, choose another --out (default "
+                              "pooled_summary.csv in the first RESULT_DIR)")
     write_csv(out, frame.round(6))
-    png = plot_summary(frame, out.with_suffix(".png"))
+    png = plot_summary(frame, png)
     return out, Path(png)
+
+
+def _resolved(path):
+    return Path(path).expanduser().resolve()
+
+
+def _run_files(result_dir):
+    """{resolved path: what it is} of the files the runs wrote in ``result_dir``."""
+    files = {}
+    folder = Path(result_dir)
+    for manifest in sorted(folder.glob("*_run.json")):
+        files[_resolved(manifest)] = "a run manifest"
+        for name in recorded_outputs(manifest):
+            files[_resolved(folder / name)] = f"an output listed in the manifest {manifest.name}"
+    for path in folder.iterdir() if folder.is_dir() else ():
+        name = path.name
+        if name.endswith(SUFFIX):
+            files.setdefault(_resolved(path), "a pixel sample of `csc classify`")
+        elif name.startswith(("CSC_", "CNN_")) or "_classified." in name:
+            files.setdefault(_resolved(path), "an output of `csc classify`")
+    return files

@@ -36,7 +36,7 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
     if tile > height or tile > width:
         raise ClassificationError(f"{where} is {height}x{width} pixels, smaller than the "
                                   f"model's {tile}x{tile} tiles; classify a larger image or "
-                                  "train a model with a smaller --tile-size")
+                                  "train a model on smaller tiles (csc tiles --tile-size)")
     row_origins = tile_origins(height, tile, tile)
     col_origins = tile_origins(width, tile, tile)
     rr, cc = np.meshgrid(row_origins, col_origins, indexing="ij")
@@ -53,7 +53,8 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
         has_data = extract_tiles(valid, tile, r, c).any(axis=(1, 2))
         if not has_data.any():
             continue
-        tiles = card.scaling.apply(extract_tiles(data, tile, r[has_data], c[has_data]))
+        tiles = card.scaling.apply(extract_tiles(data, tile, r[has_data], c[has_data]),
+                                   valid=extract_tiles(valid, tile, r[has_data], c[has_data]))
         proba = predict_tiles(model, tiles, batch_size=batch_size)
         best = np.argmax(proba, axis=1)
         conf = proba[np.arange(len(best)), best]

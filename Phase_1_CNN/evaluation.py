@@ -8,8 +8,9 @@ import logging
 import numpy as np
 
 from csc.metrics import class_report
-from csc.rasters import read_image, read_labels
-from csc.scenes import find_scenes
+from csc.modelcard import load_card
+from csc.rasters import read_image
+from csc.scenes import find_scenes, open_scene
 from Phase_1_CNN.model import load_model, predict_classes
 from Phase_1_CNN.tiles import select_tiles, tile_image
 
@@ -21,13 +22,18 @@ def evaluate_tiles(model_path, images, *, stride=None, purity=0.95, max_unlabell
     """Per-class report (``csc.metrics.class_report``) of ``model_path`` on the tiles of every
     labelled image in ``images`` (a file or a folder). ``stride`` defaults to the tile size
     (non-overlapping tiles)."""
+    # the open stage first (the sidecar only, no network): every image has the model's bands
+    # and its SCLS_ lies on the image's grid (size, CRS, transform) with the model's class ids
+    card = load_card(model_path)
+    opened = [open_scene(scene, schema=card.schema, bands=card.bands, scaling=card.scaling,
+                         model=f"model {model_path}", require_labels=True)
+              for scene in find_scenes(images, require_labels=True)]
     model, card = load_model(model_path)
     tile = card.tile_size
     truth, pred = [], []
-    for scene in find_scenes(images, require_labels=True):
-        image = read_image(scene.image, bands=card.bands)
-        labels = read_labels(scene.labels, schema=card.schema, shape=image.shape,
-                             image_path=scene.image)
+    for scene in opened:
+        image = read_image(scene.image, bands=scene.bands)
+        labels = scene.read_labels()
         sel = select_tiles(labels, tile_size=tile, stride=stride or tile, schema=card.schema,
                            valid=image.valid, purity=purity, max_unlabelled=max_unlabelled)
         if not sel.n:

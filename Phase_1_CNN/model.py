@@ -9,6 +9,7 @@ VGG16; 1/4 or 1/16 trains on a laptop CPU with the same layer names and depth).
 """
 import logging
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,8 @@ def scaled_filters(filters, width):
 def _check_shape(tile_size, n_bands, n_classes, width):
     if int(tile_size) < MIN_TILE_SIZE:
         raise ModelError(f"tile size {tile_size} is too small for VGG16: its five poolings need "
-                         f"tiles of at least {MIN_TILE_SIZE} pixels; cut tiles with "
-                         f"--tile-size {MIN_TILE_SIZE} or more")
+                         f"tiles of at least {MIN_TILE_SIZE} pixels; cut the tiles again "
+                         f"with `csc tiles --tile-size {MIN_TILE_SIZE}` or more")
     if int(n_bands) < 1:
         raise ModelError(f"a model needs at least one band, got {n_bands}")
     if int(n_classes) < 2:
@@ -157,13 +158,15 @@ def load_model(path):
     """(keras model, ModelCard) of a saved phase-one model; ``ModelError`` when the model or
     its sidecar is missing, unreadable or inconsistent with each other."""
     card = load_card(path)  # raises ModelError for a missing model or sidecar
+    _check_keras_file(path)
     keras = load_keras()
 
     try:
         model = keras.models.load_model(str(path), compile=False)
-    except (ValueError, OSError) as exc:
-        raise ModelError(f"{path}: cannot load the Keras model ({exc}); re-train it with "
-                         "`csc train`") from exc
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ModelError(f"{path}: the model file is damaged or not a Keras model ({reason}); "
+                         "re-train it with `csc train` or copy it again") from exc
     expected = (card.tile_size, card.tile_size, card.n_bands)
     found = tuple(model.input_shape[1:])
     if found != expected:
@@ -175,6 +178,39 @@ def load_model(path):
                          f"sidecar schema has {card.schema.n_classes}; keep the sidecar that "
                          "was saved with this model")
     return model, card
+
+
+#: Members every Keras 3 ``.keras`` archive holds.
+KERAS_MEMBERS = ("config.json", "model.weights.h5")
+
+
+def _check_keras_file(path):
+    """``ModelError`` when ``path`` is not a whole ``.keras`` archive (cut short by a copy,
+    overwritten, another format), before Keras answers "File not found"."""
+    path = Path(path)
+    fix = "re-train it with `csc train` or copy it again"
+    if path.is_dir():
+        raise ModelError(f"{path} is a folder, not a .keras model file; pass the .keras file "
+                         "that `csc train` wrote")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = [m for m in KERAS_MEMBERS if m not in names]
+            if missing:
+                raise ModelError(f"{path}: the model file is damaged (no {', '.join(missing)} "
+                                 f"in the archive); {fix}")
+            for member in KERAS_MEMBERS:
+                info = archive.getinfo(member)
+                if info.header_offset + info.compress_size > path.stat().st_size:
+                    raise ModelError(f"{path}: the model file is damaged (cut short); {fix}")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        if isinstance(exc, ModelError):
+            raise
+        raise ModelError(f"{path}: the model file is damaged or cut short (not a whole .keras "
+                         f"archive); {fix}") from exc
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model file ({exc.strerror}); check its "
+                         "permissions or copy it again") from exc
 
 
 def predict_tiles(model, tiles, *, batch_size=256):

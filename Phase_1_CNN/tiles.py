@@ -15,22 +15,35 @@ The tile set is a folder::
     tiles.csv         image, row, col, class, class_name, split, index, augmentation
     counts.csv        per-class tile counts per split
     tiles.json        tile size, stride, bands, scaling, schema, rules, split, dtype, per image
+    tiles_run.json    the manifest: every file of the set with its size and SHA-256
+
+The set is committed as a whole (:class:`csc.outputs.OutputSet` keyed ``"tiles"``): it is
+written into ``OUT_DIR/.csc-tiles.staging-<pid>/`` and moved into place under a journal, so a
+run stopped or killed at any moment leaves the earlier tile set complete (or, once rolled
+forward by the next ``csc tiles``/``thin``/``train`` on the folder, the new one), never a mix,
+and an earlier set's files the new one does not hold are removed. Other files in ``OUT_DIR``
+are left alone. ``OUT_DIR`` may not be the folder of the images (nor hold them), so a tile set
+never mixes with the scenes it was cut from; a sub-folder of it is fine (scenes are not
+searched recursively).
 """
 import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from csc import __version__
 from csc.classes import GLACIER, UNLABELLED
-from csc.errors import EmptyTileSetError
+from csc.errors import EmptyTileSetError, OutputError
 from csc.files import ensure_writable_dir, write_csv, write_json
+from csc.outputs import OutputSet
 from csc.pixels import resolve_scaling
-from csc.rasters import common_bands, raster_info, read_image, read_labels
-from csc.scenes import find_scenes
+from csc.rasters import common_bands, raster_info, read_image
+from csc.scenes import find_scenes, open_scene
 from csc.tiling import extract_tiles, tile_grid, window_sums
-from Phase_1_CNN.dataset import SPLIT_NAMES, SPLITS, TileSet, counts_table, open_arrays
+from Phase_1_CNN.dataset import (SPLIT_NAMES, SPLITS, TILESET, TileSet, counts_table,
+                                 open_arrays)
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +244,25 @@ def image_split(n_images, *, val_fraction, rng):
 # --------------------------------------------------------------------------------------------
 # the tile set on disk
 # --------------------------------------------------------------------------------------------
+#: the key of a tile set's commit (``.csc-tiles.*`` staging and journal, ``tiles_run.json``)
+
+
+def _inside(path, folder):
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
+def check_out_dir(images, out_dir):
+    """``OutputError`` when the tile set ``out_dir`` would be written over its images: the
+    folder of the images (or one holding it)."""
+    images = Path(images)
+    source = images if images.is_dir() else images.parent
+    if _inside(source, out_dir):
+        raise OutputError(f"OUT_DIR {out_dir} is the folder of the images {images} (or holds "
+                          "it); write the tile set into a folder of its own, e.g. "
+                          f"{source / 'tiles'}")
+
+
 def check_images(scenes, bands):
     """Resolved 1-based bands, the images' RasterInfo and their data types; ``BandError``
     when an image lacks a requested band or band counts differ and no bands were chosen."""
@@ -302,9 +334,14 @@ def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_u
         raise ValueError(f"tile size and stride must be positive, got {tile_size}, {stride}")
     block_size = int(block_size or 4 * tile_size)
     dtype = np.dtype(dtype)
+    check_out_dir(images, out_dir)
     out_dir = ensure_writable_dir(out_dir)
     scenes = find_scenes(images, require_labels=True)
     bands, infos, dtypes = check_images(scenes, bands)
+    # the open stage: each SCLS_ (and EDGE_/VM_) on its image's grid (size, CRS, transform)
+    # and holding ids of the schema, before any tile is selected or written
+    opened = [open_scene(scene, schema=schema, bands=bands, require_labels=True)
+              for scene in scenes]
     val_image = (image_split(len(scenes), val_fraction=val_fraction,
                              rng=np.random.default_rng(seed))
                  if split == "image" else np.zeros(len(scenes), dtype=bool))
@@ -315,8 +352,7 @@ def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_u
     selections, records, samples = [], [], []
     for i, scene in enumerate(_progress(scenes, progress, "selecting tiles")):
         info = infos[i]
-        labels = read_labels(scene.labels, schema=schema, shape=info.shape,
-                             image_path=scene.image)
+        labels = opened[i].read_labels()
         n_sample = 1_000_000 // n_train_images if fit_percentile and not val_image[i] else 0
         valid, sample = _valid_and_sample(scene.image, bands=bands, height=info.height,
                                           n_sample=n_sample)
@@ -333,7 +369,7 @@ def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_u
                 info.shape, sel, tile_size=tile_size, block_size=block_size,
                 val_fraction=val_fraction, rng=np.random.default_rng([seed, i]))
         selections.append({"train": sel.subset(train_mask), "val": sel.subset(val_mask)})
-        records.append({"image": str(scene.image), "labels": str(scene.labels),
+        records.append({"image": str(scene.image), "labels": str(scene.source("labels")),
                         "height": info.height, "width": info.width,
                         "positions": sel.n_positions, "kept": sel.n,
                         "rejected_unlabelled": sel.rejected_unlabelled,
@@ -356,7 +392,24 @@ def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_u
     scaling = resolve_scaling(scale, offset=offset, dtypes=dtypes,
                               sample=np.concatenate(samples) if samples else None)
 
-    # pass 2: cut, scale, augment and write each split into one preallocated memory map
+    # pass 2: cut, scale, augment and write each split into one preallocated memory map, all
+    # into the staging folder; the set is then committed whole
+    with OutputSet(out_dir, TILESET) as staged:
+        meta = _write_tileset(staged.folder, scenes, selections, records, bands=bands,
+                              scaling=scaling, schema=schema, tile_size=tile_size,
+                              stride=stride, augment=augment, noise=noise, dtype=dtype,
+                              seed=seed, purity=purity, max_unlabelled=max_unlabelled,
+                              split=split, val_fraction=val_fraction, block_size=block_size)
+        staged.commit({"command": "tiles", "version": __version__,
+                       "images": [r["image"] for r in records], "counts": meta["counts"]})
+    return TileSet(out_dir)
+
+
+def _write_tileset(out_dir, scenes, selections, records, *, bands, scaling, schema, tile_size,
+                   stride, augment, noise, dtype, seed, purity, max_unlabelled, split,
+                   val_fraction, block_size):
+    """Write the arrays, tiles.csv, counts.csv and tiles.json of a tile set into ``out_dir``
+    (the staging folder); returns the tiles.json content."""
     copies = {"train": N_ORIENTATIONS if augment else 1, "val": 1}
     tile_shape = (tile_size, tile_size, len(bands))
     index_frames, labels_by_split = [], {}
@@ -410,7 +463,7 @@ def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_u
         "images": records, "thinning": None,
     }
     write_json(out_dir / "tiles.json", meta)
-    return TileSet(out_dir)
+    return meta
 
 
 def _number(value):

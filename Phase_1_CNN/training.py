@@ -7,7 +7,15 @@ distribution strategy: the model is built and compiled inside its scope, so a GP
 mixed precision and all its GPUs without code changes.
 
 Outputs beside ``MODEL.keras``: ``MODEL.json`` (the ``ModelCard`` sidecar), ``MODEL_history.csv``
-and ``.png``, and ``MODEL_CNN_validation.csv`` (per-class report on the validation tiles).
+and ``.png``, ``MODEL_CNN_validation.csv`` (per-class report on the validation tiles) and
+``MODEL_run.json``, the manifest. They are committed as one set (:class:`csc.outputs.OutputSet`
+keyed by the model's stem): written into ``.csc-MODEL.staging-<pid>/`` beside the model, then
+moved into place under a journal, so a run stopped or killed at any moment leaves the earlier
+model with its own sidecar (or, rolled forward by the next run on that model, the new pair),
+never a new model with an old sidecar. ``finetune`` may write over the model it starts from
+(``OUT`` = ``MODEL``): the replacement is that same commit. A model is never written inside the
+tile set it trains on (``OutputError``): ``csc tiles`` replaces that folder's set as a whole and
+the sidecar ``tiles.json`` of a model named ``tiles`` would be the tile set's description.
 """
 import dataclasses
 import logging
@@ -17,13 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csc import __version__
 from csc.backend import device_name, load_keras, setup_backend
-from csc.errors import EmptyTileSetError, ModelError
+from csc.errors import EmptyTileSetError, ModelError, OutputError
 from csc.figures import plot_history
-from csc.files import atomic_path, write_csv
+from csc.files import write_csv
 from csc.metrics import class_report, summary_scores, write_report
 from csc.modelcard import ModelCard, load_card, sidecar_path
-from Phase_1_CNN.dataset import TileSet, tile_batches
+from csc.outputs import OutputSet, settle
+from Phase_1_CNN.dataset import TILESET, TileSet, tile_batches
 from Phase_1_CNN.model import (build_vgg16, compile_model, load_imagenet_weights, load_model,
                                predict_classes)
 
@@ -75,6 +85,17 @@ def _check_model_path(path):
     return path
 
 
+def _open_tiles(tiles_dir, model_path):
+    """The tile set in ``tiles_dir`` (an interrupted commit rolled forward first);
+    ``OutputError`` when ``model_path`` lies inside it."""
+    tiles_dir, model_path = Path(tiles_dir), Path(model_path)
+    if tiles_dir.is_dir() and tiles_dir.resolve() in model_path.resolve().parents:
+        raise OutputError(f"{model_path} is inside the tile set {tiles_dir}; write the model "
+                          f"outside it, e.g. {tiles_dir.resolve().parent / model_path.name}")
+    settle(tiles_dir, TILESET)
+    return TileSet(tiles_dir)
+
+
 def _check_tiles(tileset):
     n_train, n_val = tileset.n("train"), tileset.n("val")
     if n_train == 0:
@@ -82,8 +103,9 @@ def _check_tiles(tileset):
                                 "`csc tiles`")
     if n_val == 0:
         raise EmptyTileSetError(f"{tileset.path} holds no validation tiles, which training "
-                                "needs to stop and to report; cut tiles with --val-fraction "
-                                "0.2 (or a smaller --block-size)")
+                                "needs to stop and to report; cut the tiles again with `csc "
+                                "tiles --val-fraction 0.2` (or a smaller --block-size)")
+    tileset.check_trainable()   # one class: an error; missing classes: warnings with counts
     return n_train, n_val
 
 
@@ -171,14 +193,19 @@ def validation_report(model, tileset, *, batch_size=256):
     return class_report(truth, pred, schema=tileset.schema), pred
 
 
-def _save(model, card, history, report, model_path):
+def _save(model, card, history, report, model_path, *, command):
+    """Stage every output of a training run, then commit them together (manifest
+    ``<stem>_run.json``); returns their final paths."""
     paths = output_paths(model_path)
-    with atomic_path(paths["model"]) as tmp:
-        model.save(tmp)
-    card.save(paths["model"])
-    write_csv(paths["history_csv"], history.round(6))
-    plot_history(history, paths["history_png"], title=f"training of {paths['model'].name}")
-    write_report(paths["report"], report)
+    with OutputSet(paths["model"].parent, paths["model"].stem) as staged:
+        model.save(staged.path(paths["model"].name))
+        card.save(staged.path(paths["model"].name))
+        write_csv(staged.path(paths["history_csv"].name), history.round(6))
+        plot_history(history, staged.path(paths["history_png"].name),
+                     title=f"training of {paths['model'].name}")
+        write_report(staged.path(paths["report"].name), report)
+        staged.commit({"command": command, "version": __version__,
+                       "model": paths["model"].name, "training": card.training})
     return paths
 
 
@@ -192,7 +219,7 @@ def train(tiles_dir, model_path, *, epochs=20, batch_size=32, target_accuracy=0.
     convolutional layers (full width only); bands beyond the third start from the RGB mean.
     Adam (amsgrad) at ``learning_rate``. Returns a ``TrainingResult``."""
     model_path = _check_model_path(model_path)
-    tileset = TileSet(tiles_dir)
+    tileset = _open_tiles(tiles_dir, model_path)
     _check_tiles(tileset)
     if weights is not None and float(width) != 1.0:
         raise ModelError(f"ImageNet weights ({weights}) fit the full-width VGG16 only, but "
@@ -215,7 +242,7 @@ def train(tiles_dir, model_path, *, epochs=20, batch_size=32, target_accuracy=0.
     card = ModelCard(tile_size=tileset.tile_size, bands=tileset.bands, scaling=tileset.scaling,
                      schema=tileset.schema, width=float(width), kind="vgg16",
                      training={**_latest(run), "runs": [run]})
-    files = _save(model, card, history, report, model_path)
+    files = _save(model, card, history, report, model_path, command="train")
     return TrainingResult(model_path=model_path, card=card, history=history, report=report,
                           files=files)
 
@@ -228,7 +255,9 @@ def finetune(model_path, tiles_dir, out_path, *, learning_rate=1e-5, epochs=10, 
     The tile set must match the model's tile size, bands, scaling and classes (``ModelError``
     naming both otherwise)."""
     out_path = _check_model_path(out_path)
-    tileset = TileSet(tiles_dir)
+    model_path = Path(model_path)
+    tileset = _open_tiles(tiles_dir, out_path)
+    settle(model_path.parent, model_path.stem)   # a commit of this model a kill interrupted
     old = load_card(model_path)
     tileset.check_compatible(tile_size=old.tile_size, bands=old.bands, scaling=old.scaling,
                              schema=old.schema, what=str(model_path))
@@ -253,7 +282,7 @@ def finetune(model_path, tiles_dir, out_path, *, learning_rate=1e-5, epochs=10, 
     new_card = ModelCard(tile_size=card.tile_size, bands=card.bands, scaling=card.scaling,
                          schema=card.schema, width=card.width, kind=card.kind,
                          training={**_latest(run), "runs": runs})
-    files = _save(model, new_card, history, report, out_path)
+    files = _save(model, new_card, history, report, out_path, command="finetune")
     return TrainingResult(model_path=out_path, card=new_card, history=history, report=report,
                           files=files)
 

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from csc.errors import BandError
+from csc.options import PATCH_SIZE
 
 #: Band roles a feature can use.
 ROLES = ("red", "green", "blue", "nir", "swir", "")
@@ -77,9 +78,7 @@ def feature_names(roles, *, window=1):
 
 
 def _check_window(window):
-    if int(window) != window or window < 1 or window % 2 == 0:
-        raise ValueError(f"feature window must be an odd integer >= 1, got {window}")
-    return int(window)
+    return PATCH_SIZE.check(window, label="the feature window")
 
 
 def _spectral(pixels, roles):

@@ -72,7 +72,7 @@ class BaselineResult:
 def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
                  samples_per_class=5000, window=5, bands=None, scale=None, offset=0.0,
                  band_roles=None, seed=0, strip_rows=None, learner_options=None,
-                 progress=False):
+                 min_area=0.0, simplify=0.0, progress=False):
     """Train a baseline on the labelled images of ``train_dir`` and classify every image of
     ``test_dir``; returns a :class:`BaselineResult` (also written as ``baseline_summary.csv``).
 
@@ -133,7 +133,8 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
 
     def classify(opened):
         row = classify_image(opened, model, out_dir=out_dir, scaling=scaling, exp=exp,
-                             strip_rows=rows_for(opened), seed=seed)
+                             strip_rows=rows_for(opened), seed=seed, min_area=min_area,
+                             simplify=simplify)
         row.update(learner=learner, window=window)
         return row
 
@@ -152,13 +153,16 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     return BaselineResult(frame=summary, out_dir=out_dir)
 
 
-def classify_image(opened, model, *, out_dir, scaling, strip_rows, exp="base", seed=0):
+def classify_image(opened, model, *, out_dir, scaling, strip_rows, exp="base", seed=0,
+                   min_area=0.0, simplify=0.0):
     """Classify one opened test image strip by strip with a fitted baseline and commit its
-    class map, manifest and, with labels, its report and pooled pixel sample. Returns its
-    summary row."""
+    class map (and its polygons ``<stem>_classes.gpkg``: regions under ``min_area`` left out,
+    edges simplified by ``simplify``, as ``csc classify``'s), manifest and, with labels, its
+    report and pooled pixel sample. Returns its summary row."""
     with SceneRun(opened, out_dir, exp=exp) as run:
         pred, valid = run.predict(model, opened.image, scaling=scaling, strip_rows=strip_rows)
         run.write_map(pred)
+        run.write_polygons(pred, min_area=min_area, simplify=simplify)
         truth = opened.read_labels()
         row = {"image": opened.stem, "labelled_pixels": 0}
         if truth is None:

@@ -19,7 +19,7 @@ import uuid
 
 from batch.jobs import OLD_TAG, PARTIAL_TAG
 from csc.backend import setup_backend
-from csc.errors import CscError
+from csc.errors import CscError, OutputError
 from csc.files import write_csv, write_json
 from CSC_Application.run import classify_path
 
@@ -65,8 +65,12 @@ def describe_error(exc, *, limit=2000):
 
 
 def publish(partial, final):
-    """Move the finished folder ``partial`` onto ``final`` (replacing an earlier result)."""
+    """Move the finished folder ``partial`` onto ``final`` (replacing an earlier result, a
+    folder). ``OutputError`` when ``final`` is a file: it is not the job's to replace."""
     old = None
+    if final.exists() and not final.is_dir():
+        raise OutputError(f"{final} exists and is a file, not a job's output folder; move it "
+                          "away or give the job another OutFolder")
     if final.exists():
         old = final.with_name(f".{final.name}{OLD_TAG}{os.getpid()}")
         os.replace(final, old)

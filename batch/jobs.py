@@ -89,7 +89,7 @@ COLUMNS = (
     Column("Done", _done, help="0 = to run, 1 = finished, -1 = failed (rewritten by the sweep)"),
     *(_option_column(name) for name in ("samples_per_class", "epochs", "batch_size",
                                         "min_confidence", "despeckle", "strip_rows", "seed",
-                                        "phase2", "front")),
+                                        "phase2", "front", "min_area", "simplify")),
     Column("GPU", _GPU.parse_cell, help="1 = run on a Dask worker offering the resource GPU"),
     Column("Error", _text, help="why the job failed (written by the sweep)"),
     Column("Notes", _text, help="free text, ignored"),
@@ -272,7 +272,12 @@ def parse_jobs(table, *, path, models_dir):
         if "OutFolder" in values and "PatchSize" in values:
             folder = _resolve(values["OutFolder"], base)
             out_dir = folder.with_name(f"{folder.name}_patch{values['PatchSize']}")
-            if out_dir in owners:
+            reason = _out_problem(out_dir, source=source,
+                                  model=_model_path(values["Model"], models_dir)
+                                  if "Model" in values else None)
+            if reason:
+                note("OutFolder", reason)
+            elif out_dir in owners:
                 note("OutFolder", f"writes to {out_dir}, like line {owners[out_dir]}; give each "
                                   "job its own OutFolder (or PatchSize)")
             else:
@@ -292,6 +297,21 @@ def parse_jobs(table, *, path, models_dir):
         raise JobListError(f"{path}: {len(problems)} problem(s) in the job list, nothing was "
                            "run; fix them and start again:\n  " + "\n  ".join(problems))
     return jobs
+
+
+def _out_problem(out_dir, *, source, model):
+    """Why a job may not write to ``out_dir`` (None when it may): a job's folder is replaced
+    whole when it finishes, so it must be a folder (or not exist yet) and hold neither the
+    job's DataSource nor its model."""
+    if out_dir.exists() and not out_dir.is_dir():
+        return (f"{out_dir} exists and is a file, not a folder; move the file away or give "
+                "another OutFolder")
+    resolved = out_dir.resolve()
+    for what, path in (("DataSource", source), ("model", model)):
+        if path is not None and (path.resolve() == resolved or resolved in path.resolve().parents):
+            return (f"{out_dir} holds the job's {what} {path}, which replacing the folder with "
+                    "the job's results would delete; give an OutFolder outside it")
+    return None
 
 
 def _resolve(text, base):

@@ -9,6 +9,7 @@ at most the jobs that were running, and running it again picks up where it stopp
 """
 import contextlib
 import dataclasses
+import fcntl
 import logging
 import os
 import shutil
@@ -26,31 +27,33 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def sweep_lock(jobs_csv):
-    """Hold ``.<jobs>.lock`` beside the job list while a sweep runs, so two sweeps never
-    rewrite the same list. A lock left by a killed sweep is taken over."""
-    import psutil
-
+    """Hold an operating-system lock (``flock``) on ``.<jobs>.lock`` beside the job list while
+    a sweep runs, so two sweeps never rewrite the same list. The kernel releases it when its
+    holder dies, however it dies, so a lock file left by a killed sweep is simply taken over
+    (a PID written in a file could name a zombie or a reused PID)."""
     lock = jobs_csv.with_name(f".{jobs_csv.name}.lock")
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            owner = int(lock.read_text().strip() or 0)
-        except (OSError, ValueError):
-            owner = 0
-        if owner and owner != os.getpid() and psutil.pid_exists(owner):
-            raise JobListError(f"{jobs_csv} is being run by process {owner} (lock file {lock}); "
-                               "wait for that sweep to finish, or delete the lock file if the "
-                               "process is not a sweep") from None
-        log.info("taking over the lock of a stopped sweep (%s)", lock)
-        fd = os.open(lock, os.O_WRONLY | os.O_TRUNC)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"{os.getpid()}\n")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JobListError(f"{jobs_csv} is being run by another sweep (it holds the lock "
+                               f"{lock}); wait for that sweep to finish") from None
+        try:   # the holder before us may have removed the file after we opened it
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
     try:
         yield lock
     finally:
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
+        os.close(fd)
 
 
 def check_defaults(defaults):

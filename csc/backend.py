@@ -3,8 +3,11 @@
 ``setup_backend`` seeds every generator, sizes the thread pools, and when a GPU is present
 turns on mixed precision and a distribution strategy, so the same code runs on a laptop CPU
 and a multi-GPU node without change."""
+import contextlib
 import logging
 import os
+import sys
+import tempfile
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +19,43 @@ def quiet_tensorflow():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """Hold back what native code writes to file descriptor 2 (TensorFlow's absl and oneDNN
+    start-up lines, which ignore Python's logging) unless TensorFlow logging was asked for
+    (``csc -vv`` sets ``TF_CPP_MIN_LOG_LEVEL=0``). What was held back is shown if the enclosed
+    code fails."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") in ("0", "1"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):   # no real stderr (embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def load_keras():
-    """The ``keras`` module, imported on first use with TensorFlow's start-up logging quietened
+    """The ``keras`` module, imported on first use with TensorFlow's start-up lines held back
     (the one place the project imports Keras, so everything else loads without it)."""
     quiet_tensorflow()
+    if "keras" not in sys.modules:
+        with native_stderr_quiet():
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401  (its native start-up happens here)
     import keras
 
     return keras
@@ -27,7 +63,7 @@ def load_keras():
 
 def load_tensorflow():
     """The ``tensorflow`` module, imported on first use (see :func:`load_keras`)."""
-    quiet_tensorflow()
+    load_keras()
     import tensorflow
 
     return tensorflow

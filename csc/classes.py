@@ -14,6 +14,7 @@ for the glacier-ice class, ``rock`` for classes restored after the glacier is re
 """
 import csv
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
@@ -134,11 +135,14 @@ class ClassSchema:
 
     # -- validation -----------------------------------------------------------------------
     def check_labels(self, labels, path):
-        """Raise ``LabelMismatchError`` unless ``labels`` holds integers in the schema (or 0)."""
+        """Raise ``LabelMismatchError`` unless ``labels`` holds integers in the schema (or 0);
+        NaN and ±Inf in a float label raster are unlabelled (0)."""
         labels = np.asarray(labels)
         if labels.dtype.kind == "f":
             finite = np.isfinite(labels)
-            if not finite.all() or np.any(labels[finite] != np.round(labels[finite])):
+            if not finite.all():
+                labels = np.where(finite, labels, 0)
+            if np.any(labels != np.round(labels)):
                 raise LabelMismatchError(
                     f"{path}: label raster holds non-integer values; labels must be whole class "
                     f"ids {self.describe_ids()}")
@@ -152,7 +156,9 @@ class ClassSchema:
             shown = ", ".join(str(int(v)) for v in unknown[:10])
             raise LabelMismatchError(
                 f"{path}: label ids {shown} are not in the class schema {self.name!r} "
-                f"{self.describe_ids()}; pass the matching --classes CSV")
+                f"{self.describe_ids()}; pass the matching --classes CSV to csc tiles, "
+                "baseline or front, or use a model trained on these classes (classify, "
+                "evaluate and batch take the classes of the model)")
         return labels.astype(np.uint8)
 
     def describe_ids(self):
@@ -179,23 +185,68 @@ class ClassSchema:
 
     @classmethod
     def from_csv(cls, path):
-        """Load a schema from a CSV with columns id,name,colour[,role]."""
+        """Load a schema from a CSV with columns id,name,colour[,role].
+
+        The text is UTF-8 (a byte-order mark, as Excel writes, is fine) or UTF-16 with its
+        byte-order mark; the delimiter is a comma, or a semicolon or tab when the header
+        holds no comma (spreadsheets in locales with a decimal comma)."""
         path = Path(path)
+        text = _read_text(path)
+        lines = text.splitlines()
+        header = lines[0] if lines else ""
+        delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f)
-                fields = [h.strip().lower() for h in (reader.fieldnames or [])]
-                missing = {"id", "name"} - set(fields)
-                if missing:
-                    raise SchemaError(f"{path}: class CSV needs columns id,name,colour,role; "
-                                      f"missing {sorted(missing)}")
-                rows = []
-                for i, raw in enumerate(reader, start=2):
-                    row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-                    rows.append(_parse_row(row, path, i))
-        except OSError as exc:
-            raise SchemaError(f"cannot read class CSV {path}: {exc.strerror}") from exc
+            fields = [h.strip().lower() for h in (reader.fieldnames or [])]
+            missing = {"id", "name"} - set(fields)
+            if missing:
+                raise SchemaError(f"{path}: class CSV needs a header line id,name,colour,role "
+                                  f"(comma-separated); missing {sorted(missing)}"
+                                  + (f" in {header[:60]!r}" if header else ""))
+            rows = []
+            for i, raw in enumerate(reader, start=2):
+                extra = raw.pop(None, None)
+                if extra:
+                    raise SchemaError(f"{path} line {i}: more cells than the header has "
+                                      f"columns ({len(fields) + len(extra)} for "
+                                      f"{len(fields)}); quote names that hold a "
+                                      f"{delimiter!r}")
+                row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+                if not any(row.values()):
+                    continue   # blank line
+                rows.append(_parse_row(row, path, i))
+        except csv.Error as exc:
+            raise SchemaError(f"{path}: not a readable CSV ({exc}); save it as a "
+                              "comma-separated UTF-8 file") from exc
         return cls._from_rows(rows, name=path.stem)
+
+
+def _read_text(path):
+    """The text of a class CSV, or ``SchemaError`` naming the encoding to save it in."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SchemaError(f"cannot read class CSV {path}: {exc.strerror}") from exc
+    save = ("save it as UTF-8 (Excel: 'CSV UTF-8 (Comma delimited)'; LibreOffice: character "
+            "set 'Unicode (UTF-8)')")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"{path}: class CSV is not valid UTF-16 text ({exc.reason}); "
+                              f"{save}") from exc
+    if data.startswith(b"PK\x03\x04"):
+        raise SchemaError(f"{path}: this is a spreadsheet workbook (.xlsx), not a CSV; {save}")
+    if b"\x00" in data:
+        raise SchemaError(f"{path}: class CSV holds NUL bytes (UTF-16 without a byte-order "
+                          f"mark, or not text); {save}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise SchemaError(f"{path} line {line}: class CSV is not UTF-8 text (byte "
+                          f"0x{data[exc.start]:02x}, as Latin-1 or Windows-1252 files write "
+                          f"accents); {save}") from exc
 
 
 _PALETTE = ["#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3",

@@ -65,3 +65,11 @@ class JobListError(CscError, ValueError):
 
 class SceneSizeError(CscError, ValueError):
     """A synthetic scene was asked for with too few pixels (or too few scenes)."""
+
+
+class VectorError(CscError, ValueError):
+    """A vector file (labels, front or margins drawn in QGIS) cannot be burned onto a grid."""
+
+
+class CompositeError(CscError, ValueError):
+    """Band files cannot be stacked into a composite (CRS, type, AOI, missing band)."""

@@ -78,5 +78,5 @@ def ensure_writable_dir(path):
             pass
     except OSError as exc:
         raise OutputError(f"output folder {path} is not writable ({exc.strerror}); "
-                          "choose another --out folder") from exc
+                          "choose another output folder") from exc
     return path

@@ -239,6 +239,17 @@ class OptionTable:
         return decorate
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A ``click.FloatRange`` that also refuses ``nan`` and ``inf`` (which pass every
+    comparison-based range check)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 # --- the classification options (csc classify, csc batch, job-list columns) ------------------
 
 PHASE2_LEARNERS = ("nn", "mlp", "lightgbm", "rf")
@@ -275,6 +286,12 @@ CLASSIFY = OptionTable(
     Option("front", "bool", default=None, auto=True, column="Front",
            help="Extract the calving front (default: when the schema has ocean and glacier "
                 "roles)."),
+    Option("min_area", "float", default=0.0, low=0.0, column="MinArea",
+           help="Leave regions smaller than this out of <stem>_classes.gpkg, in m² (pixels "
+                "without a projected CRS); 0 keeps every region. The class map is unchanged."),
+    Option("simplify", "float", default=0.0, low=0.0, column="Simplify",
+           help="Simplify the polygon edges of <stem>_classes.gpkg with this tolerance, in m "
+                "(pixels without a projected CRS); 0 keeps the exact pixel edges."),
 )
 
 
@@ -289,6 +306,7 @@ BASELINE = OptionTable(
            help="Odd window (pixels) of the local mean/std texture features."),
     Option("strip_rows", "int", default=None, low=1, auto=True,
            help="Rows classified at a time (default: from the memory budget)."),
+    *(dataclasses.replace(CLASSIFY[name], column=None) for name in ("min_area", "simplify")),
 )
 
 

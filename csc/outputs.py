@@ -74,6 +74,16 @@ def recover(out_dir, stem=None):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def settle(folder, key):
+    """Roll forward a commit of ``key`` interrupted in ``folder`` (its journal is there), so a
+    reader sees one complete set. Staging folders of a run still writing are left alone; the
+    next run committing into ``folder`` removes those of killed runs."""
+    folder = Path(folder)
+    journal = _journal(folder, key)
+    if journal.exists():
+        _roll_forward(journal)
+
+
 def _roll_forward(journal):
     try:
         plan = json.loads(journal.read_text(encoding="utf-8"))
@@ -152,5 +162,9 @@ class OutputSet:
 
     def __exit__(self, exc_type, exc, tb):
         if self.committed is None and self.staging is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            journal = _journal(self.out_dir, self.stem)
+            if journal.exists():   # interrupted while moving the set: finish the commit
+                _roll_forward(journal)
+            else:
+                shutil.rmtree(self.staging, ignore_errors=True)
         return False

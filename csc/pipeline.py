@@ -22,6 +22,7 @@ from csc.figures import plot_confusion
 from csc.metrics import class_f1, class_report, confusion, summary_scores, write_report
 from csc.outputs import OutputSet, recover
 from csc.pixels import auto_strip_rows, predict_scene
+from csc.polygons import class_gpkg
 from csc.pooling import POOL_PIXELS, write_pixel_sample
 from csc.rasters import ClassRasterWriter
 
@@ -42,12 +43,21 @@ def library_versions():
     return out
 
 
-def write_class_map(path, class_map, *, schema, info, strip_rows=2048):
-    """Write a class map on the grid of ``info`` (the input image), strip by strip."""
+def _grid(info):
+    """``(crs, transform)`` of the outputs on the grid of ``info``: both None for an image
+    without a CRS (its polygons are then in pixel coordinates, like its front's)."""
     crs = info.crs
     transform = info.transform if info.georeferenced or crs is not None else None
+    return crs, transform
+
+
+def write_class_map(path, class_map, *, schema, info, strip_rows=2048, cog=True):
+    """Write a class map on the grid of ``info`` (the input image), strip by strip: a
+    Cloud-Optimized GeoTIFF with the class names beside it in ``<path>.aux.xml``
+    (:class:`csc.rasters.ClassRasterWriter`), or a plain tiled GTiff without ``cog``."""
+    crs, transform = _grid(info)
     with ClassRasterWriter(path, class_map.shape, schema=schema, crs=crs,
-                           transform=transform) as writer:
+                           transform=transform, cog=cog) as writer:
         for r0 in range(0, class_map.shape[0], strip_rows):
             writer.write_rows(r0, class_map[r0:r0 + strip_rows])
     return path
@@ -122,8 +132,29 @@ class SceneRun:
 
     # -- outputs -----------------------------------------------------------------------------
     def write_map(self, class_map, name=None):
+        """The class map ``<stem>_classified.tif``: a Cloud-Optimized GeoTIFF, its class names
+        in the sidecar ``<stem>_classified.tif.aux.xml`` (both outputs of the set)."""
         name = name or f"{self.opened.stem}_classified.tif"
-        write_class_map(self.path(name), class_map, schema=self.schema, info=self.opened.info)
+        with self.timed("class_map_s"):
+            write_class_map(self.path(name), class_map, schema=self.schema,
+                            info=self.opened.info)
+        return name
+
+    def write_polygons(self, class_map, *, min_area=0.0, simplify=0.0, glacier=False,
+                       lines=None, name=None):
+        """The class map as polygons, ``<stem>_classes.gpkg`` (:func:`csc.polygons.class_gpkg`,
+        strip by strip): one feature per region, regions under ``min_area`` left out, edges
+        simplified by ``simplify``; with ``glacier`` the refined glacier's outline; each
+        ``{layer: GeoJSON file}`` of ``lines`` (staged outputs) as a line layer. The layers
+        go to the manifest's ``polygons``."""
+        name = name or f"{self.opened.stem}_classes.gpkg"
+        crs, transform = _grid(self.opened.info)
+        with self.timed("polygons_s"):
+            layers = class_gpkg(self.path(name), class_map, schema=self.schema,
+                                transform=transform, crs=crs, min_area=min_area,
+                                simplify=simplify, glacier=glacier, lines=lines)
+        self.record["polygons"] = {"file": name, "min_area": min_area, "simplify": simplify,
+                                   "layers": layers}
         return name
 
     def score(self, truth, maps, *, valid, confusion_of=None, names=None):
@@ -166,9 +197,10 @@ class SceneRun:
         scene = opened.scene
         full = {
             "image": str(scene.image), "stem": opened.stem, "experiment": self.exp,
-            "labels": str(scene.labels) if scene.labels else None,
-            "edge": str(scene.edge) if scene.edge else None,
-            "margins": str(scene.margins) if scene.margins else None,
+            # the files the user gave: a vector companion rather than its burned raster
+            **{field: (str(scene.source(field)) if getattr(scene, field) else None)
+               for field in ("labels", "edge", "margins")},
+            **self.record,
             **record,
             "versions": library_versions(),
             "grid": grid_record(opened.info),

@@ -78,12 +78,12 @@ def read_strip(source, strip, *, bands, scaling, halo):
     own rows. ``source`` is an image path, or an in-memory ``Image`` already read."""
     if isinstance(source, Image):
         data = source.data[strip.read_start:strip.read_stop]
-        valid = source.valid[strip.start:strip.stop]
+        read_valid = source.valid[strip.read_start:strip.read_stop]
     else:
         image = read_image(source, bands=bands, window=(strip.read_start, strip.read_stop))
-        data = image.data
-        valid = image.valid[strip.start - strip.read_start:strip.stop - strip.read_start]
-    block = scaling.apply(data)
+        data, read_valid = image.data, image.valid
+    valid = read_valid[strip.start - strip.read_start:strip.stop - strip.read_start]
+    block = scaling.apply(data, valid=read_valid)   # nodata never reaches the learner
     if halo:
         block = np.pad(block, ((strip.pad_top, strip.pad_bottom), (halo, halo), (0, 0)),
                        mode="reflect")

@@ -3,19 +3,32 @@ class maps as styled uint8 GeoTIFFs.
 
 Non-georeferenced inputs (JPG/PNG, plain TIFF) are read with an identity transform and no CRS;
 outputs for them carry no CRS and a warning is logged, never an error.
+
+The class maps of a scene run are Cloud-Optimized GeoTIFFs (:class:`ClassRasterWriter` with
+``cog=True``): GDAL's COG driver only copies a finished raster, so the strips go to a temporary
+tiled GTiff beside the output, which is then copied with 512-pixel tiles, DEFLATE and overviews
+resampled by MODE (a class, never an average of classes). The colour table is inside the TIFF;
+the class names are GDAL *category names*, which TIFF cannot hold: GDAL keeps them in its PAM
+sidecar ``<name>.tif.aux.xml`` (``<CategoryNames>``; the COG driver writes them there too), and
+QGIS labels the colour-table entries with them. The sidecar is part of the output.
 """
+import contextlib
 import dataclasses
 import logging
+import os
+import tempfile
 import warnings
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from csc.errors import BandError, LabelMismatchError, RasterReadError
-from csc.files import atomic_path
+from csc.errors import BandError, LabelMismatchError, OutputError, RasterReadError
+from csc.files import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +129,8 @@ def check_bands(bands, count, path):
     bad = [b for b in bands if not 1 <= b <= count]
     if bad:
         raise BandError(f"{path} has {count} band(s); cannot read band(s) {bad}. "
-                        f"Choose --bands within 1..{count}")
+                        f"Choose bands within 1..{count} (csc tiles/baseline --bands), or use a "
+                        "model trained on this image's bands")
     return bands
 
 
@@ -137,11 +151,12 @@ def common_bands(infos, bands):
 
 
 def valid_mask(data, nodata):
-    """True where a pixel holds data: not every band equals ``nodata`` (or is NaN)."""
+    """True where a pixel holds data: no band is NaN or ±Inf (float exports mask with NaN) and
+    not every band equals ``nodata``."""
     data = np.asarray(data)
     invalid = np.zeros(data.shape[:2], dtype=bool)
     if data.dtype.kind == "f":
-        invalid |= np.isnan(data).all(axis=-1)
+        invalid |= ~np.isfinite(data).all(axis=-1)
     if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
         invalid |= (data == nodata).all(axis=-1)
     return ~invalid
@@ -288,8 +303,92 @@ def write_image(path, data, *, crs=None, transform=None, nodata=None):
     return Path(path)
 
 
+#: Tile side of the Cloud-Optimized class maps (pixels).
+COG_BLOCK = 512
+#: GDAL COG driver creation options of the class maps: internal 512-pixel tiles, DEFLATE, and
+#: overviews (halving until a side fits one tile) resampled by MODE, so each overview pixel is
+#: the most frequent class below it (nodata 0 ignored).
+COG_OPTIONS = {"BLOCKSIZE": COG_BLOCK, "COMPRESS": "DEFLATE", "OVERVIEW_RESAMPLING": "MODE"}
+#: Suffix of GDAL's PAM sidecar (``map.tif.aux.xml``), where the category names live.
+PAM_SUFFIX = ".aux.xml"
+
+
+def pam_path(path):
+    """GDAL's PAM sidecar of raster ``path``: ``<path>.aux.xml``."""
+    path = Path(path)
+    return path.with_name(path.name + PAM_SUFFIX)
+
+
+def category_names(schema):
+    """Category names of a class map, indexed by pixel value (GDAL's convention): 0 is
+    "unlabelled", every class of ``schema`` (the output-only front included) its name, ids
+    between them an empty string."""
+    classes = schema.all_classes()
+    names = [""] * (max(c.id for c in classes) + 1)
+    names[0] = schema.name_of(0)
+    for c in classes:
+        names[c.id] = c.name
+    return names
+
+
+def category_names_xml(names):
+    """The PAM document (``<PAMDataset>``) holding ``names`` as band 1's category names."""
+    root = ElementTree.Element("PAMDataset")
+    band = ElementTree.SubElement(root, "PAMRasterBand", band="1")
+    table = ElementTree.SubElement(band, "CategoryNames")
+    for name in names:
+        ElementTree.SubElement(table, "Category").text = name
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="unicode") + "\n"
+
+
+def write_category_names(path, schema):
+    """Write the class names of ``schema`` as the category names of raster ``path`` into its
+    PAM sidecar (atomically); returns the sidecar's path."""
+    sidecar = pam_path(path)
+    write_text(sidecar, category_names_xml(category_names(schema)))
+    return sidecar
+
+
+def read_category_names(path):
+    """The category names of band 1 of raster ``path`` from its PAM sidecar (a list indexed by
+    pixel value), or None when it has none."""
+    sidecar = pam_path(path)
+    try:
+        root = ElementTree.parse(sidecar).getroot()
+    except FileNotFoundError:
+        return None
+    except ElementTree.ParseError as exc:
+        raise RasterReadError(f"{sidecar}: not a GDAL PAM file ({exc}); delete it") from exc
+    for band in root.iter("PAMRasterBand"):
+        if band.get("band", "1") == "1" and band.find("CategoryNames") is not None:
+            return [c.text or "" for c in band.find("CategoryNames").iter("Category")]
+    return None
+
+
+def _cog_source_profile(height, width, crs, transform):
+    """The temporary tiled GTiff a COG is copied from: tiles of the COG's size (so the copy
+    reads whole tiles), uncompressed (it is read once, then deleted)."""
+    profile = _profile(height, width, 1, "uint8", crs, transform, 0)
+    profile.pop("compress", None)
+    profile.update(tiled=True, blockxsize=COG_BLOCK, blockysize=COG_BLOCK)
+    return profile
+
+
+def _unlink(*paths):
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 class ClassRasterWriter:
     """Write a class map strip by strip (bounded memory), atomically on ``close``.
+
+    With ``cog`` the map becomes a Cloud-Optimized GeoTIFF (:data:`COG_OPTIONS`) with the
+    schema's class names as category names in the PAM sidecar ``<path>.aux.xml``; the strips
+    are written to a temporary tiled GTiff beside ``path`` (a name starting with ``.``), copied
+    by GDAL's COG driver on ``close`` and deleted. Without ``cog`` it is a tiled,
+    deflate-compressed GTiff (as :func:`write_class_raster`).
 
     Usage::
 
@@ -297,29 +396,69 @@ class ClassRasterWriter:
             w.write_rows(row_start, strip)
     """
 
-    def __init__(self, path, shape, *, schema, crs=None, transform=None):
+    def __init__(self, path, shape, *, schema, crs=None, transform=None, cog=False):
         self.path = Path(path)
-        self._atomic = atomic_path(self.path)
-        self._tmp = self._atomic.__enter__()
+        self.schema = schema
+        self.cog = bool(cog)
+        self.width = shape[1]
         _warn_if_plain(crs, self.path)
+        if self.cog:
+            self._atomic = None
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.strips-", suffix=".tif",
+                                           dir=self.path.parent)
+            except OSError as exc:
+                raise OutputError(f"cannot write in {self.path.parent}: {exc.strerror}; "
+                                  "choose a writable output folder") from exc
+            os.close(fd)
+            self._tmp = Path(tmp)
+            profile = _cog_source_profile(*shape, crs, transform)
+        else:
+            self._atomic = atomic_path(self.path)
+            self._tmp = self._atomic.__enter__()
+            profile = _profile(*shape, 1, "uint8", crs, transform, 0)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self._dst = rasterio.open(self._tmp, "w",
-                                          **_profile(*shape, 1, "uint8", crs, transform, 0))
+                self._dst = rasterio.open(self._tmp, "w", **profile)
         except BaseException as exc:  # remove the temporary file, then re-raise
-            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            self._discard(exc)
             raise
         self._dst.write_colormap(1, schema.colormap())
-        self.width = shape[1]
 
     def write_rows(self, row_start, rows):
         rows = np.asarray(rows, dtype=np.uint8)
         self._dst.write(rows, 1, window=Window(0, row_start, self.width, rows.shape[0]))
 
+    def _discard(self, exc):
+        if self._atomic is not None:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+        else:
+            _unlink(self._tmp, pam_path(self._tmp))
+
+    def _copy_cog(self):
+        try:
+            with atomic_path(self.path) as out, warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                rasterio.shutil.copy(self._tmp, out, driver="COG", **COG_OPTIONS)
+            write_category_names(self.path, self.schema)
+        finally:
+            _unlink(self._tmp, pam_path(self._tmp))
+
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self._dst.close()
-        return self._atomic.__exit__(exc_type, exc, tb)
+        try:
+            self._dst.close()
+        except BaseException as error:
+            self._discard(error)
+            raise
+        if self._atomic is not None:
+            return self._atomic.__exit__(exc_type, exc, tb)
+        if exc_type is not None:
+            self._discard(exc)
+            return False
+        self._copy_cog()
+        return False

@@ -51,8 +51,13 @@ class Scaling:
             return cls.percentile(data, valid=valid, offset=offset)
         return cls.fixed(float(text), offset=offset)
 
-    def apply(self, data, *, dtype=np.float32):
-        """Scale an array (..., bands) to floats; values are not clipped above 1."""
+    def apply(self, data, *, dtype=np.float32, valid=None):
+        """Scale an array (..., bands) to floats; values are not clipped above 1.
+
+        NaN and ±Inf (float images masked by NaN) become 0, and so does every band of the
+        pixels where ``valid`` (the array's shape without its band axis) is False, so nodata
+        never reaches a learner as a value: a NaN-masked image and its twin with a declared
+        nodata value scale identically."""
         out = np.asarray(data).astype(dtype)  # always a copy: the input is never modified
         if self.offset:
             out += dtype(self.offset)
@@ -66,6 +71,9 @@ class Scaling:
                                 f"{out.shape[-1]}; read the bands the model was trained on")
             out -= low
             out /= high - low
+        out[~np.isfinite(out)] = 0
+        if valid is not None:
+            out[~np.asarray(valid, dtype=bool)] = 0
         return np.maximum(out, dtype(0), out=out)
 
     def to_dict(self):

@@ -32,8 +32,9 @@ from CSC_Application.front.lines import (FrontResult, TracedLines, boundary_runs
 from CSC_Application.front.margins import MarginResult, extract_margins
 from CSC_Application.front.masks import (drop_small, fill_gaps, glacier_mask, ocean_mask,
                                          ocean_min_pixels)
-from CSC_Application.front.outputs import (crs_name, describe, front_file, front_outputs, lines_geojson,
-                                           margin_outputs, read_line_raster, stem_of,
+from CSC_Application.front.outputs import (crs_name, describe, front_file, front_outputs,
+                                           lines_geojson, margin_outputs, read_line_raster,
+                                           stem_of,
                                            write_errors)
 from CSC_Application.front.refine import refine_glacier
 from CSC_Application.front.settings import (AUTO_MIN_MARGIN_LENGTH_M, AUTO_MIN_MARGIN_LENGTH_PX,

@@ -46,8 +46,8 @@ def extract_front(class_map, *, schema, pixel_size=None, settings=None):
                          "check the class map")
     refined = refine_glacier(glacier, settings=s)
     if not refined.any():
-        raise FrontError("the active contour removed the whole glacier; use fewer --iterations "
-                         "or a smaller --sigma")
+        raise FrontError("the active contour removed the whole glacier; use fewer "
+                         "--iterations or a smaller --sigma (csc front)")
     near_ocean = ocean
     if s.front_buffer > 0:
         near_ocean = ndi.binary_dilation(ocean, morphology.disk(s.front_buffer))
@@ -55,7 +55,7 @@ def extract_front(class_map, *, schema, pixel_size=None, settings=None):
     if not runs:
         raise FrontError("the glacier and the ocean do not meet (no glacier outline within "
                          f"{s.front_buffer} pixels of the ocean); the scene may show no calving "
-                         "front, or widen --front-buffer")
+                         "front, or widen csc front --front-buffer")
     candidates = runs_mask(runs, class_map.shape)
     pieces, n = ndi.label(candidates, structure=EIGHT)
     largest = np.argmax(np.bincount(pieces.ravel(), minlength=n + 1)[1:]) + 1

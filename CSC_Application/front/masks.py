@@ -61,7 +61,8 @@ def ocean_mask(class_map, *, schema, min_pixels):
     least ``min_pixels``, holes filled. Raises :class:`FrontError` when nothing is left."""
     if not schema.ocean_ids:
         raise FrontError(f"class schema {schema.name!r} names no ocean classes (role 'ocean'); "
-                         "a calving front needs them — pass a --classes CSV with roles")
+                         "a calving front needs them — give the classes roles (the role column "
+                         "of the class CSV of csc tiles --classes or csc front --classes)")
     ocean = np.isin(class_map, schema.ocean_ids)
     if not ocean.any():
         raise FrontError("the class map holds no ocean pixels (classes "
@@ -79,7 +80,8 @@ def ocean_mask(class_map, *, schema, min_pixels):
     if not keep.any():
         raise FrontError(f"no ocean region reaches the minimum size of {min_pixels:g} pixels "
                          f"(largest: {int(sizes[1:].max())} pixels); lower --min-ocean-km2 "
-                         "(or --min-ocean-pixels for a raster without georeferencing)")
+                         "(or --min-ocean-pixels for a raster without georeferencing) of csc "
+                         "front")
     return ndi.binary_fill_holes(keep[labels])
 
 
@@ -87,7 +89,8 @@ def glacier_mask(class_map, *, schema):
     """The largest connected region of the glacier class, holes filled."""
     if schema.glacier_id is None:
         raise FrontError(f"class schema {schema.name!r} names no glacier class (role 'glacier'); "
-                         "a calving front needs one — pass a --classes CSV with roles")
+                         "a calving front needs one — give the classes roles (the role column "
+                         "of the class CSV of csc tiles --classes or csc front --classes)")
     glacier = np.asarray(class_map) == schema.glacier_id
     if not glacier.any():
         raise FrontError(f"the class map holds no {schema.name_of(schema.glacier_id)!r} pixels "

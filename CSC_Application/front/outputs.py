@@ -12,7 +12,7 @@ from csc.classes import ClassSchema
 from csc.errors import FrontError, LabelMismatchError
 from csc.figures import plt, save
 from csc.files import write_csv, write_json
-from csc.rasters import raster_info, read_image, read_labels, write_class_raster
+from csc.rasters import grid_problem, raster_info, read_image, read_labels, write_class_raster
 from csc.scenes import companion
 
 from CSC_Application.front.distances import front_errors, line_distances, line_pixels
@@ -68,9 +68,23 @@ def lines_geojson(lines, *, transform, crs=None, properties=None):
     return collection
 
 
-def read_line_raster(path, *, shape, what="EDGE_", class_path=None):
+def read_line_raster(path, *, shape, what="EDGE_", class_path=None, reference=None,
+                     check_only=False):
     """A manual line raster (``EDGE_``/``VM_``) as a boolean mask: non-zero, non-nodata pixels.
-    Its shape must equal the class map's."""
+    Its shape must equal the class map's; with ``reference`` (the class raster's
+    ``RasterInfo``) its CRS and transform too (:func:`csc.rasters.grid_problem`), so a line
+    drawn on another grid is refused rather than compared pixel for pixel. ``check_only``:
+    the grid checks alone (nothing read), returning None."""
+    if reference is not None:
+        problem = grid_problem(raster_info(path), reference)
+        if problem:
+            raise LabelMismatchError(
+                f"{what} raster {path} is {problem}; the manual line must lie on the class "
+                "raster's grid (never resized): rasterise the line onto that grid (csc labels "
+                f"IMAGE LINES.gpkg --kind {'edge' if what == 'EDGE_' else 'margins'}) or warp "
+                "the raster onto it (e.g. gdalwarp -te/-tr from the class raster)")
+    if check_only:
+        return None
     image = read_image(path)
     if image.shape != tuple(shape):
         raise LabelMismatchError(
@@ -266,6 +280,10 @@ def front_file(class_path, *, out_dir, schema, edge_path=None, margins_path=None
     if find_companions:
         edge_path = edge_path or companion(class_path, "EDGE_", stem=stem)
         margins_path = margins_path or companion(class_path, "VM_", stem=stem)
+    for path, what in ((edge_path, "EDGE_"), (margins_path, "VM_")):
+        if path is not None:
+            read_line_raster(path, shape=info.shape, what=what, class_path=class_path,
+                             reference=info, check_only=True)
     class_map = read_labels(class_path, schema=_with_front(schema), shape=None)
     out, result = front_outputs(class_map, schema=schema, info=info, stem=stem,
                                 out_dir=out_dir, edge_path=edge_path,

@@ -2,6 +2,7 @@
 import click
 
 from csc.cli.output import echo_table
+from csc.options import FiniteFloatRange
 
 
 @click.command()
@@ -9,8 +10,8 @@ from csc.cli.output import echo_table
 @click.argument("images", type=click.Path(exists=True))
 @click.option("--stride", type=click.IntRange(min=1), default=None,
               help="Pixels between tiles (default: the tile size, no overlap).")
-@click.option("--purity", type=click.FloatRange(0, 1), default=0.95, show_default=True)
-@click.option("--max-unlabelled", type=click.FloatRange(0, 1), default=0.10, show_default=True)
+@click.option("--purity", type=FiniteFloatRange(0, 1), default=0.95, show_default=True)
+@click.option("--max-unlabelled", type=FiniteFloatRange(0, 1), default=0.10, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the per-class report to this CSV.")
 def evaluate(model, images, stride, purity, max_unlabelled, out):

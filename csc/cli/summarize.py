@@ -19,7 +19,7 @@ def summarize(result_dirs, out):
 
     frame = pool(result_dirs)
     out = Path(out) if out else Path(result_dirs[0]) / "pooled_summary.csv"
-    csv_path, png_path = write_summary(frame, out)
+    csv_path, png_path = write_summary(frame, out, result_dirs=result_dirs)
     echo_table(headline(frame))
     click.echo(f"wrote {csv_path} and {png_path}")
 

@@ -1,7 +1,8 @@
 """``csc tiles``: training tiles for phase one from labelled images."""
 import click
 
-from csc.options import bands_option, classes_option, offset_option, scale_option, seed_option
+from csc.options import (FiniteFloatRange, bands_option, classes_option, offset_option,
+                         scale_option, seed_option)
 
 
 @click.command()
@@ -11,13 +12,13 @@ from csc.options import bands_option, classes_option, offset_option, scale_optio
               help="Tile side in pixels (VGG16 needs at least 32).")
 @click.option("--stride", type=click.IntRange(min=1), default=25, show_default=True,
               help="Pixels between tile origins; the last row and column are always tiled.")
-@click.option("--purity", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+@click.option("--purity", type=FiniteFloatRange(0, 1), default=0.95, show_default=True,
               help="Least share of a tile's labelled pixels in its dominant class (the mode).")
-@click.option("--max-unlabelled", type=click.FloatRange(0, 1), default=0.10, show_default=True,
+@click.option("--max-unlabelled", type=FiniteFloatRange(0, 1), default=0.10, show_default=True,
               help="Largest share of unlabelled or nodata pixels in a kept tile.")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Add the 8 rotations/flips of every training tile.")
-@click.option("--noise", type=click.FloatRange(min=0), default=0.02, show_default=True,
+@click.option("--noise", type=FiniteFloatRange(0, 1), default=0.02, show_default=True,
               help="Uniform noise (scaled units) added to augmented tiles, then clipped.")
 @bands_option
 @scale_option
@@ -26,8 +27,10 @@ from csc.options import bands_option, classes_option, offset_option, scale_optio
 @click.option("--split", type=click.Choice(["block", "image"]), default="block",
               show_default=True,
               help="Hold out spatial blocks of every image, or whole images, for validation.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.2,
-              show_default=True, help="Share of the tiles (or images) held out for validation.")
+@click.option("--val-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+              default=0.2, show_default=True,
+              help="Share of the tiles (or images) held out for validation (training needs "
+                   "some).")
 @click.option("--block-size", type=click.IntRange(min=1), default=None,
               help="Side of the validation blocks in pixels (default: 4 tiles).")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16",

@@ -2,6 +2,7 @@
 import click
 
 from csc.cli.output import keras_verbosity
+from csc.options import FiniteFloatRange
 from csc.options import seed_option
 
 
@@ -12,15 +13,17 @@ def _training_options(*, lr, epochs):
                          show_default=True, help="Most epochs to run."),
             click.option("--batch-size", type=click.IntRange(min=1), default=32,
                          show_default=True, help="Tiles per batch."),
-            click.option("--target-accuracy", type=click.FloatRange(0, 1), default=0.985,
+            click.option("--target-accuracy", type=FiniteFloatRange(0, 1, min_open=True),
+                         default=0.985,
                          show_default=True,
                          help="Stop once the validation accuracy reaches this."),
             click.option("--patience", type=click.IntRange(min=1), default=5,
                          show_default=True,
                          help="Epochs without a better validation accuracy before stopping "
                               "(the best weights are kept)."),
-            click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
-                         default=lr, show_default=True, help="Adam learning rate."),
+            click.option("--lr", "learning_rate",
+                         type=FiniteFloatRange(0, 1, min_open=True), default=lr,
+                         show_default=True, help="Adam learning rate (> 0 and ≤ 1)."),
             seed_option,
         ]):
             f = option(f)
@@ -32,7 +35,7 @@ def _training_options(*, lr, epochs):
 @click.argument("tiles_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("model", type=click.Path(dir_okay=False))
 @_training_options(lr=1e-4, epochs=20)
-@click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--width", type=FiniteFloatRange(min=0, min_open=True), default=1.0,
               show_default=True,
               help="Scale every VGG16 filter count (0.25 or 0.0625 train on a CPU).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,

@@ -4,7 +4,7 @@ import pytest
 
 from baselines.features import (default_roles, feature_names, parse_roles, patch_features,
                                 pixel_features, strip_features)
-from csc.errors import BandError
+from csc.errors import BandError, PatchSizeError
 
 
 def all_patches(image, k):
@@ -75,5 +75,5 @@ def test_bad_band_roles_are_explained(text, match):
 
 
 def test_even_window_is_refused():
-    with pytest.raises(ValueError, match="odd integer"):
+    with pytest.raises(PatchSizeError, match="the feature window must be an odd whole number ≥ 1"):
         pixel_features(np.zeros((5, 5, 4)), roles=default_roles(4), window=4)

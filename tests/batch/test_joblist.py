@@ -188,15 +188,47 @@ def test_non_utf8_job_list_is_a_job_list_error(workspace):
 
 def test_a_job_list_being_run_by_another_sweep_is_refused(workspace):
     import os
+    import signal
+    import subprocess
+    import sys
+    import time
 
-    from batch.runner import run_sweep
+    from batch.runner import sweep_lock
 
     study, models = workspace
     path = write_list(study, "vgg16_t32,scenes,out,hh,4,3,32,1,5,0")
     lock = study / ".jobs.csv.lock"
-    lock.write_text(f"{os.getppid()}\n")  # a live process other than this one
-    with pytest.raises(JobListError, match=rf"being run by process {os.getppid()}.*delete the "
-                                           "lock file"):
-        run_sweep(path, models_dir=models, progress=False)
-    assert lock.read_text() == f"{os.getppid()}\n"
-    assert not (study / "out_patch3").exists()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_CREAT | os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(JobListError, match=r"being run by another sweep.*wait for that"):
+            with sweep_lock(path):
+                pass
+        assert not (study / "out_patch3").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # the kernel released the dead holder's lock: the file it left is simply taken over
+    assert lock.exists()
+    start = time.perf_counter()
+    with sweep_lock(path) as held:
+        assert held == lock and lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists() and time.perf_counter() - start < 5
+
+
+def test_a_lock_file_naming_a_live_process_without_the_lock_is_taken_over(workspace):
+    import os
+
+    from batch.runner import sweep_lock
+
+    study, _ = workspace
+    path = write_list(study, "vgg16_t32,scenes,out,hh,4,3,32,1,5,0")
+    lock = study / ".jobs.csv.lock"
+    lock.write_text(f"{os.getppid()}\n")  # a live PID (or a reused one) that holds no lock
+    with sweep_lock(path):
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()

@@ -115,3 +115,26 @@ def test_sigkill_leaves_the_old_or_the_new_complete_set(tmp_path, when, moved):
         assert "s_front.geojson" not in _listing(tmp_path)
         assert (tmp_path / "CSC_s_k5.csv").read_text() == "new CSC_s_k5.csv"
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_ctrl_c_while_moving_the_set_finishes_the_commit(tmp_path, monkeypatch):
+    import csc.outputs as outputs
+
+    _commit(tmp_path, "s", {"s_classified.tif": "old map", "s_front.geojson": "old front"})
+    real, moved = os.replace, []
+
+    def interrupted(src, dst):
+        real(src, dst)
+        if ".staging-" in str(src) and ".staging-" not in str(dst):   # a move into place
+            moved.append(dst)
+            if len(moved) == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _commit(tmp_path, "s", {"s_classified.tif": "new map", "CSC_s_k5.csv": "new"})
+    monkeypatch.setattr(outputs.os, "replace", real)
+    assert _check_manifest(tmp_path, "s")["outputs"]           # the new set, complete
+    assert (tmp_path / "s_classified.tif").read_text() == "new map"
+    assert not (tmp_path / "s_front.geojson").exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]

@@ -143,3 +143,20 @@ def test_common_bands_checks_every_raster(make_raster):
         common_bands([three, four], None)
     with pytest.raises(BandError, match=r"three.tif has 3 band\(s\); cannot read band\(s\) \[4\]"):
         common_bands([four, three], (1, 4))
+
+
+def test_nan_and_inf_are_nodata_in_images_and_unlabelled_in_labels(make_raster):
+    data = np.full((4, 5, 2), 0.3, np.float32)
+    data[0, 0, 1] = np.nan          # one bad band makes the pixel nodata
+    data[1, 1, :] = np.inf
+    image = read_image(make_raster((4, 5), bands=2, dtype="float32", data=data, name="f.tif"))
+    expected = np.ones((4, 5), bool)
+    expected[0, 0] = expected[1, 1] = False
+    np.testing.assert_array_equal(image.valid, expected)
+    labels = np.full((4, 5, 1), 2.0, np.float64)
+    labels[2, :3, 0] = np.nan
+    labels[3, 4, 0] = -np.inf
+    path = make_raster((4, 5), bands=1, dtype="float64", data=labels, name="SCLS_f.tif")
+    read = read_labels(path, schema=GLACIER)
+    assert read.dtype == np.uint8 and (read[2, :3] == 0).all() and read[3, 4] == 0
+    assert int((read == 2).sum()) == 16
