@@ -68,13 +68,17 @@ class BandFile:
     nodata: object
 
     @property
+    def grid(self):
+        return Grid(self.crs, self.transform, self.height, self.width)
+
+    @property
     def resolution(self):
-        return abs(self.transform.a), abs(self.transform.e)
+        return self.grid.resolution
 
     @property
     def bounds(self):
         """(left, bottom, right, top)."""
-        return rasterio.transform.array_bounds(self.height, self.width, self.transform)
+        return self.grid.bounds
 
 
 @dataclasses.dataclass(frozen=True)

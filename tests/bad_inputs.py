@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 HERE = Path(__file__).resolve().parent
@@ -85,6 +86,18 @@ def build_template(folder):
         if result.exit_code != 0:
             raise RuntimeError(f"workspace step failed: {args}\n{result.output}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def bad_inputs_template(tmp_path_factory):
+    """The workspace template, written once per test session."""
+    return build_template(tmp_path_factory.mktemp("bad_inputs_template"))
+
+
+@pytest.fixture(name="workspace")
+def workspace_fixture(tmp_path, bad_inputs_template):
+    """A fresh copy of the workspace for one case (import this fixture into a table module)."""
+    return Workspace(tmp_path / "ws", bad_inputs_template)
 
 
 def check(workspace, case):

@@ -4,19 +4,10 @@ more rows in ``tests/test_bad_inputs_*.py``)."""
 import numpy as np
 import pytest
 
-from bad_inputs import Case, Workspace, build_template, check, damage, replace_raster
+from bad_inputs import bad_inputs_template, workspace_fixture  # noqa: F401
+from bad_inputs import Case, check, damage, replace_raster
 from phase2_data import TRANSFORM as GRID
 from phase2_data import UTM
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory):
-    return build_template(tmp_path_factory.mktemp("bad_inputs_template"))
-
-
-@pytest.fixture
-def workspace(tmp_path, template):
-    return Workspace(tmp_path / "ws", template)
 
 
 def label_of_shape(ws, shape):

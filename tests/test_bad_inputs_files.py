@@ -6,22 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from bad_inputs import Case, Workspace, build_template, check, damage
+from bad_inputs import bad_inputs_template, workspace_fixture  # noqa: F401
+from bad_inputs import Case, check, damage
 
 from csc.classes import GLACIER, ClassSchema
 from csc.errors import EmptyTileSetError, ModelError, SchemaError
 from csc.modelcard import load_card
 from Phase_1_CNN.dataset import TileSet, open_arrays
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory):
-    return build_template(tmp_path_factory.mktemp("bad_inputs_template"))
-
-
-@pytest.fixture
-def workspace(tmp_path, template):
-    return Workspace(tmp_path / "ws", template)
 
 
 # --- setups -------------------------------------------------------------------------------------

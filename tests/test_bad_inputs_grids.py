@@ -7,17 +7,8 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from bad_inputs import SHAPE, Case, Workspace, build_template, check
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory):
-    return build_template(tmp_path_factory.mktemp("bad_inputs_template"))
-
-
-@pytest.fixture
-def workspace(tmp_path, template):
-    return Workspace(tmp_path / "ws", template)
+from bad_inputs import bad_inputs_template, workspace_fixture  # noqa: F401
+from bad_inputs import SHAPE, Case, check
 
 
 #: How a companion leaves the image's grid (UTM 24N, 10 m, origin 500000/7400000).

@@ -5,17 +5,8 @@ import shutil
 
 import pytest
 
-from bad_inputs import Case, Workspace, build_template, check
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory):
-    return build_template(tmp_path_factory.mktemp("bad_inputs_template"))
-
-
-@pytest.fixture
-def workspace(tmp_path, template):
-    return Workspace(tmp_path / "ws", template)
+from bad_inputs import bad_inputs_template, workspace_fixture  # noqa: F401
+from bad_inputs import Case, check
 
 
 def job_list(out_folder, data_source="{scenes}", *, extra=None):
