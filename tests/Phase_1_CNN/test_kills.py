@@ -260,7 +260,7 @@ def models(trained, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["journal", "move:1", "move:3", "int:plot_history"])
+@pytest.mark.parametrize("mode", ["journal", "move:3", "int:plot_history"])
 def test_train_killed_keeps_model_and_sidecar_together(made, models, tmp_path, mode):
     old = _snapshot(models)
     proc = _wrapped(tmp_path, mode, "train", made["tiles"], models / "m.keras", *TRAIN,
