@@ -31,8 +31,8 @@ import numpy as np
 from csc.errors import (BandError, ClassificationError, LabelMismatchError, MissingLabelError,
                         PatchSizeError, RasterReadError, VectorError)
 from csc.outputs import recorded_outputs
-from csc.rasters import (RasterInfo, check_label_values, grid_problem, raster_info, read_image,
-                         read_labels)
+from csc.rasters import (RasterInfo, check_bands, check_label_values, grid_problem,
+                         raster_info, read_image, read_labels)
 from csc.vectors import VECTOR_SUFFIXES, burn, check_ids, is_vector, vector_parts, write_burn
 
 log = logging.getLogger(__name__)
@@ -268,18 +268,11 @@ def open_scene(scene, *, schema, bands=None, model=None, require_labels=False, m
       trained on reflectance ÷ 10000 is refused, naming both ranges.
     """
     info = raster_info(scene.image)
-    if bands is None:
-        bands = tuple(range(1, info.count + 1))
-    bands = tuple(int(b) for b in bands)
-    missing = [b for b in bands if not 1 <= b <= info.count]
-    if missing:
-        if model:
-            raise BandError(f"{model} reads bands {bands} but image {scene.image} has "
-                            f"{info.count} band(s); classify images with the bands the model "
-                            "was trained on, or train a model on these bands (csc tiles "
-                            "--bands)")
-        raise BandError(f"{scene.image} has {info.count} band(s); cannot read band(s) "
-                        f"{missing}. Choose --bands within 1..{info.count}")
+    if model and bands is not None and any(not 1 <= int(b) <= info.count for b in bands):
+        raise BandError(f"{model} reads bands {tuple(bands)} but image {scene.image} has "
+                        f"{info.count} band(s); classify images with the bands the model "
+                        "was trained on, or train a model on these bands (csc tiles --bands)")
+    bands = check_bands(bands, info.count, scene.image)
     if require_labels and scene.labels is None:
         raise MissingLabelError(f"{scene.image}: no label raster SCLS_{scene.stem}.tif beside "
                                 "it; add it or move the image out of the folder")

@@ -35,3 +35,31 @@ def image_from_labels(labels, *, bands=4, seed=0, noise=200, dtype=np.uint16):
     if info is not None:
         img = np.clip(img, info.min + 1, info.max)
     return img.astype(dtype)
+
+
+RIVER_CSV = ("id,name,colour,role\n1,water,#1f78b4,\n2,sediment,#d9b365,\n"
+             "3,vegetation,#33a02c,\n")
+
+
+def labelled_scenes(folder, *, n=2, shape=(128, 192), bands=4):
+    """``n`` georeferenced scenes ``scene<i>.tif`` of three vertical class bands with their
+    ``SCLS_`` labels in ``folder``, and the three-class CSV beside the folder:
+    ``(folder, classes.csv)``."""
+    from affine import Affine
+
+    from csc.classes import load_schema
+    from csc.rasters import write_class_raster, write_image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = folder.parent / "classes.csv"
+    classes.write_text(RIVER_CSV)
+    schema = load_schema(classes)
+    transform = Affine(10, 0, 500000, 0, -10, 7400000)
+    for i in range(n):
+        labels = block_labels(shape, 3)
+        write_image(folder / f"scene{i}.tif", image_from_labels(labels, bands=bands, seed=i),
+                    crs=UTM_24N, transform=transform)
+        write_class_raster(folder / f"SCLS_scene{i}.tif", labels, schema=schema, crs=UTM_24N,
+                           transform=transform)
+    return folder, classes

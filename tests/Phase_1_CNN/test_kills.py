@@ -14,13 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from affine import Affine
 from click.testing import CliRunner
 
-from raster_factory import UTM_24N, block_labels, image_from_labels
+from raster_factory import labelled_scenes
 from csc.cli import cli
 from csc.classes import ClassInfo, ClassSchema
-from csc.rasters import write_class_raster, write_image
 from Phase_1_CNN.dataset import TileSet
 from csc.outputs import settle
 
@@ -71,18 +69,7 @@ WRAPPER = textwrap.dedent("""
 
 
 def _scenes(folder, *, shape=(128, 192)):
-    folder.mkdir(parents=True, exist_ok=True)
-    transform = Affine(10, 0, 500000, 0, -10, 7400000)
-    for i in range(2):
-        labels = block_labels(shape, 3)
-        write_image(folder / f"scene{i}.tif", image_from_labels(labels, bands=3, seed=i),
-                    crs=UTM_24N, transform=transform)
-        write_class_raster(folder / f"SCLS_scene{i}.tif", labels, schema=THREE, crs=UTM_24N,
-                           transform=transform)
-    classes = folder.parent / "classes.csv"
-    classes.write_text("id,name,colour,role\n1,water,#1f78b4,\n2,sediment,#d9b365,\n"
-                       "3,vegetation,#33a02c,\n")
-    return folder, classes
+    return labelled_scenes(folder, shape=shape, bands=3)
 
 
 def _snapshot(folder):

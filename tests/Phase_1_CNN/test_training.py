@@ -5,15 +5,13 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from affine import Affine
 from click.testing import CliRunner
 
-from raster_factory import UTM_24N, block_labels, image_from_labels
+from raster_factory import labelled_scenes
 from csc.classes import ClassInfo, ClassSchema
 from csc.cli import cli
 from csc.errors import EmptyTileSetError, ModelError
 from csc.metrics import class_report
-from csc.rasters import write_class_raster, write_image
 from Phase_1_CNN.dataset import TileSet, tile_batches
 from Phase_1_CNN.model import load_model, predict_classes
 from Phase_1_CNN.tiles import make_tileset
@@ -26,18 +24,7 @@ FAST = ["--width", "0.125", "--lr", "1e-3", "--batch-size", "16", "--seed", "0"]
 
 
 def _write_scenes(folder, *, n=2, shape=(128, 192), bands=4):
-    folder.mkdir(parents=True, exist_ok=True)
-    transform = Affine(10, 0, 500000, 0, -10, 7400000)
-    for i in range(n):
-        labels = block_labels(shape, 3)
-        write_image(folder / f"scene{i}.tif", image_from_labels(labels, bands=bands, seed=i),
-                    crs=UTM_24N, transform=transform)
-        write_class_raster(folder / f"SCLS_scene{i}.tif", labels, schema=THREE, crs=UTM_24N,
-                           transform=transform)
-    classes = folder.parent / "classes.csv"
-    classes.write_text("id,name,colour,role\n1,water,#1f78b4,\n2,sediment,#d9b365,\n"
-                       "3,vegetation,#33a02c,\n")
-    return folder, classes
+    return labelled_scenes(folder, n=n, shape=shape, bands=bands)
 
 
 def _run(args):
