@@ -22,6 +22,7 @@ import logging
 import numpy as np
 
 from csc.backend import load_keras, load_tensorflow
+from csc.blocks import reflect_index  # noqa: F401  (the padding strips and patches share)
 from csc.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -222,10 +223,3 @@ def predict_blocks(fcn, strip, *, halo, max_pixels=1 << 16):
             block = strip[None, r0:r1 + 2 * halo, c0:c1 + 2 * halo]
             out[r0:r1, c0:c1] = fn(block).numpy()[0]
     return out
-
-
-def reflect_index(index, length):
-    """Indexes reflected into 0..length-1 like ``numpy.pad(mode="reflect")`` (edge not
-    repeated: −1 → 1, length → length − 2); valid for overshoots below ``length``."""
-    index = np.abs(index)
-    return np.where(index >= length, 2 * (length - 1) - index, index)

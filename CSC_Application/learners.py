@@ -5,6 +5,7 @@ registers the neural learner as ``nn`` (alias ``mlp``). Importing it also regist
 baselines (``lightgbm``, ``rf``) so ``--phase2`` can swap them in.
 """
 import logging
+import time
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -14,6 +15,7 @@ from csc.backend import load_keras, setup_backend
 from csc.errors import ClassificationError, PatchSizeError
 from csc.learners import make_learner, register_learner
 from csc.options import check_patch_size
+from CSC_Application.dense import block_dataset
 from CSC_Application.fcn import fully_convolutional, predict_blocks
 from CSC_Application.sampling import patch_dataset
 
@@ -21,6 +23,15 @@ log = logging.getLogger(__name__)
 
 #: Filters of every 3×3 convolution of the compact patch CNN.
 CONV_FILTERS = 32
+#: Fewest training steps per epoch of dense training (smaller images get smaller batches).
+MIN_STEPS = 32
+#: Fewest blocks in a training batch (from as many places of the image).
+MIN_BLOCKS = 16
+#: Momentum of the moving average of the weights that dense training judges and keeps
+#: (Polyak averaging over about a hundred steps).
+EMA_MOMENTUM = 0.99
+#: Training batches whose pixels give the batch-normalisation statistics of inference.
+NORM_BATCHES = 16
 
 
 def conv_count(patch_size):
@@ -43,7 +54,7 @@ def dense_units(patch_size):
     return (64, 32, 16) if k <= 3 else (512, 64, 32)
 
 
-def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3, seed=None):
+def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3, seed=None, dense=False):
     """The phase-two network for K×K patches of ``n_bands`` scaled bands → softmax over class
     INDEX 0..n_classes-1. One builder for every odd K:
 
@@ -58,9 +69,14 @@ def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3, seed=None):
     Only Conv2D (VALID, stride 1), Flatten, Dense and BatchNormalization layers are used, so
     ``CSC_Application.fcn.fully_convolutional`` converts it exactly. Not compiled.
 
+    With ``dense`` the same network is built in its fully convolutional training form: input
+    of any size, the first Dense layer a VALID convolution over the final feature window, the
+    later ones 1×1 convolutions, so a crop of (r + K − 1) × (c + K − 1) pixels gives r × c
+    softmax outputs; :func:`patch_weights` turns its weights into the patch network's.
+
     With ``seed`` every layer's initial weights come from its own seeded initialiser, so a
     network is reproducible even when other threads draw from Python's global ``random``
-    (as in a Dask worker)."""
+    (as in a Dask worker); the two forms of one seed start from the same weights."""
     keras = load_keras()
     layers, regularizers = keras.layers, keras.regularizers
 
@@ -75,24 +91,49 @@ def build_patch_network(patch_size, n_bands, n_classes, *, l2=1e-3, seed=None):
         return ("glorot_uniform" if seed is None
                 else keras.initializers.GlorotUniform(seed=next(layer_seeds)))
 
-    inputs = keras.Input(shape=(k, k, int(n_bands)), name="patches")
+    def head(units, x, name, window=1, **kw):
+        if dense:
+            return layers.Conv2D(units, (window, window), padding="valid",
+                                 kernel_initializer=init(), name=name, **kw)(x)
+        return layers.Dense(units, kernel_initializer=init(), name=name, **kw)(x)
+
+    shape = (None, None, int(n_bands)) if dense else (k, k, int(n_bands))
+    inputs = keras.Input(shape=shape, name="crops" if dense else "patches")
     x = inputs
-    for i in range(conv_count(k)):
+    n_conv = conv_count(k)
+    for i in range(n_conv):
         x = layers.Conv2D(CONV_FILTERS, (3, 3), padding="valid", activation="relu",
                           kernel_regularizer=reg, kernel_initializer=init(),
                           name=f"conv{i + 1}")(x)
-    x = layers.Flatten(name="flatten")(x)
+    if not dense:
+        x = layers.Flatten(name="flatten")(x)
     first, *rest = dense_units(k)
-    x = layers.Dense(first, activation="relu", kernel_regularizer=reg, kernel_initializer=init(),
-                     name="dense1")(x)
-    x = layers.BatchNormalization(momentum=0.9, name="batchnorm")(x)
+    x = head(first, x, "dense1", window=k - 2 * n_conv, activation="relu",
+             kernel_regularizer=reg)
+    x = layers.BatchNormalization(momentum=float(__import__("os").environ.get("MOM", 0.9)), name="batchnorm")(x)
     for i, units in enumerate(rest, start=2):
-        x = layers.Dense(units, activation="relu", kernel_regularizer=reg,
-                         kernel_initializer=init(), name=f"dense{i}")(x)
-    outputs = layers.Dense(int(n_classes), activation="softmax", dtype="float32",
-                           kernel_initializer=init(), name="predictions")(x)
+        x = head(units, x, f"dense{i}", activation="relu", kernel_regularizer=reg)
+    outputs = head(int(n_classes), x, "predictions", activation="softmax", dtype="float32")
     kind = "mlp" if k == 1 else "cnn"
-    return keras.Model(inputs, outputs, name=f"csc_{kind}_k{k}")
+    return keras.Model(inputs, outputs, name=f"csc_{kind}_k{k}{'_dense' if dense else ''}")
+
+
+def patch_weights(dense_model, patch_model):
+    """Copy the weights of a network's dense training form (``build_patch_network(...,
+    dense=True)``) into its patch form: convolutions and batch normalisation as they are, the
+    head's convolution kernels reshaped to the Dense kernels they stand for (Flatten's
+    row-major (h, w, channel) order is the kernel's own). Returns ``patch_model``."""
+    keras = load_keras()
+
+    for layer in patch_model.layers:
+        if not layer.weights:
+            continue
+        weights = dense_model.get_layer(layer.name).get_weights()
+        if isinstance(layer, keras.layers.Dense):
+            kernel, *others = weights
+            weights = [kernel.reshape(-1, kernel.shape[-1]), *others]
+        layer.set_weights(weights)
+    return patch_model
 
 
 def _split(n, fraction, rng):
@@ -104,15 +145,20 @@ def _split(n, fraction, rng):
 
 class PatchNetworkClassifier(BaseEstimator):
     """The neural phase-two learner: the pixel MLP at K = 1, the compact patch CNN at K ≥ 3
-    (``build_patch_network``), trained with Adam (1e-3, amsgrad) on an 80/20 split with early
-    stopping on validation accuracy (``min_delta`` 0.005, best weights restored).
+    (``build_patch_network``), trained with Adam (1e-3, amsgrad) and early stopping on
+    validation accuracy (``min_delta`` 0.01, best weights restored).
+
+    ``fit_map`` (what ``csc classify`` uses) trains densely on a whole labelled image,
+    validating on held-out cells; ``fit`` trains on a sample of patches (a ``PatchSet``) with
+    a random 80/20 split, as phase two did before dense training.
 
     Prediction runs the network's exact fully convolutional equivalent over whole strips
     (``CSC_Application.fcn``), never patch by patch."""
 
     def __init__(self, *, patch_size, n_classes, random_state=0, n_bands=None, epochs=300,
-                 patience=10, batch_size=1024, validation_fraction=0.2, min_delta=0.005,
-                 learning_rate=1e-3, l2=1e-3, max_block_pixels=1 << 16, progress=False):
+                 patience=10, batch_size=1024, validation_fraction=0.2, min_delta=0.01,
+                 learning_rate=1e-3, l2=1e-3, max_block_pixels=1 << 16, block_size=None,
+                 progress=False):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
@@ -125,11 +171,18 @@ class PatchNetworkClassifier(BaseEstimator):
         self.learning_rate = learning_rate
         self.l2 = l2
         self.max_block_pixels = max_block_pixels
+        self.block_size = block_size
         self.progress = progress
 
     @property
     def halo(self):
         return int(self.patch_size) // 2
+
+    @property
+    def block(self):
+        """Output block side of dense training: ``block_size``, or 4 px (8 at K = 15, where
+        the context of a 4-px block would cost 20 times its outputs)."""
+        return int(self.block_size or max(4, self.halo + 1))
 
     def fit(self, patches, y):
         keras = load_keras()
@@ -175,6 +228,95 @@ class PatchNetworkClassifier(BaseEstimator):
         self.model_ = model
         self.n_bands_ = n_bands
         self.classes_ = np.arange(int(self.n_classes))
+        self.temperature_ = 1.0
+        self.fcn_ = None
+        return self
+
+    def fit_map(self, training, plan=None):
+        """Train densely on a whole labelled image (a ``csc.blocks.LabelledImage``): the
+        network's fully convolutional form runs over blocks of the image, each output pixel
+        scored against its own label (:mod:`csc.blocks`, :mod:`CSC_Application.dense`), then
+        its weights become the patch network's. Early stopping watches the class-balanced
+        accuracy on validation blocks that training never sees.
+
+        Batch normalisation in the dense form normalises each channel over every pixel of the
+        batch's blocks, labelled or not, and its moving statistics are those of image pixels:
+        the population the strip prediction later normalises, since it runs over every pixel.
+        (Patch sampling normalised over a class-balanced sample instead.)
+
+        ``plan`` (a ``csc.blocks.BlockPlan`` of ``training``) replaces the plan drawn from the
+        seed (to train on a chosen part of the blocks)."""
+        keras = load_keras()
+        k = check_patch_size(self.patch_size)
+        n_bands = int(self.n_bands or training.n_bands)
+        if n_bands != training.n_bands:
+            raise ClassificationError(f"learner expects {n_bands} bands, the image has "
+                                      f"{training.n_bands}")
+        strategy = setup_backend(seed=int(self.random_state))
+        if plan is None:
+            plan = training.plan(validation_fraction=self.validation_fraction,
+                                 seed=int(self.random_state), block=self.block)
+        with strategy.scope():
+            dense = build_patch_network(k, n_bands, self.n_classes, l2=self.l2,
+                                        seed=int(self.random_state), dense=True)
+        # small images: smaller batches, so an epoch still takes MIN_STEPS steps; but never
+        # fewer than MIN_BLOCKS blocks, whose pixels the batch normalisation sees together
+        batch = int(max(min(int(self.batch_size), plan.n_train_pixels // MIN_STEPS),
+                        MIN_BLOCKS * plan.block ** 2))
+        with strategy.scope():
+            dense.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate,
+                                                          amsgrad=True),
+                          loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+        seed = int(self.random_state)
+        train_ds = block_dataset(training, plan, halo=self.halo, which="train",
+                                 pixels_per_batch=batch, shuffle=True, seed=seed)
+        # a fixed spread of training blocks for the batch-normalisation statistics
+        calibration = block_dataset(training, plan, halo=self.halo, which="train",
+                                    pixels_per_batch=batch, shuffle=True, seed=seed + 1)
+        val_ds = None
+        if len(plan.val):
+            val_ds = block_dataset(training, plan, halo=self.halo, which="val",
+                                   pixels_per_batch=max(batch, plan.cell ** 2))
+        held_out = _held_out_callback(calibration, val_ds)
+        callbacks = [held_out]
+        early = None
+        if val_ds is not None:
+            early = keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", min_delta=self.min_delta,
+                patience=int(self.patience), restore_best_weights=True)
+            callbacks.append(early)
+        else:
+            log.warning("%s: too few blocks for a validation set; phase two trains for all %d "
+                        "epochs without early stopping", training.source, int(self.epochs))
+        if self.progress:
+            callbacks.append(_epoch_bar(int(self.epochs), k))
+        log.info("training the K=%d %s densely on %s", k, "MLP" if k == 1 else "CNN",
+                 plan.describe())
+        history = dense.fit(train_ds, epochs=int(self.epochs), callbacks=callbacks, verbose=0,
+                            shuffle=False)
+        if early is not None and early.best_weights is not None:
+            dense.set_weights(early.best_weights)   # averaged weights and their statistics
+        else:
+            held_out.use_average()                  # the last epoch's averaged weights
+        with strategy.scope():
+            model = patch_weights(dense, build_patch_network(k, n_bands, self.n_classes,
+                                                             l2=self.l2))
+        self.history_ = {key: [float(v) for v in values]
+                         for key, values in history.history.items()}
+        self.epochs_run_ = len(next(iter(self.history_.values()), []))
+        self.temperature_ = (fit_temperature(dense, val_ds) if val_ds is not None else 1.0)
+        names = training.schema.names
+        self.plan_ = {
+            "block": plan.block, "cell": plan.cell, "batch_pixels": batch,
+            "training_blocks": int(len(plan.train)),
+            "validation_cells": int(len(plan.val)),
+            "training_pixels": {names[i]: int(n) for i, n in enumerate(plan.kept) if n},
+            "validation_pixels": {names[i]: int(n) for i, n in enumerate(plan.val_pixels) if n},
+            "labelled_pixels": {names[i]: int(n) for i, n in enumerate(plan.counts)},
+            "temperature": round(float(self.temperature_), 4)}
+        self.model_ = model
+        self.n_bands_ = n_bands
+        self.classes_ = np.arange(int(self.n_classes))
         self.fcn_ = None
         return self
 
@@ -183,16 +325,135 @@ class PatchNetworkClassifier(BaseEstimator):
             raise ClassificationError("this learner is not trained yet; call fit first")
 
     def predict_proba(self, strip):
-        """Class probabilities (rows, cols, n_classes) for a reflect-padded scaled strip."""
+        """Class probabilities (rows, cols, n_classes) for a reflect-padded scaled strip,
+        calibrated by the temperature fitted on the validation cells (``temperature_``)."""
         self._check_fitted()
         if self.fcn_ is None:
             self.fcn_ = fully_convolutional(self.model_)
-        return predict_blocks(self.fcn_, strip, halo=self.halo,
-                              max_pixels=int(self.max_block_pixels))
+        proba = predict_blocks(self.fcn_, strip, halo=self.halo,
+                               max_pixels=int(self.max_block_pixels))
+        return tempered(proba, getattr(self, "temperature_", 1.0))
 
     def predict(self, strip):
         """Class indexes (rows, cols) of a reflect-padded scaled strip."""
         return np.argmax(self.predict_proba(strip), axis=-1)
+
+
+def _held_out_callback(calibration, val_ds):
+    """The callback that keeps an exponential moving average of the trainable weights
+    (Polyak averaging, momentum ``min(EMA_MOMENTUM, (1 + t) / (10 + t))`` at step t, so short
+    runs are not dominated by the initial weights) and, at the end of every epoch, judges the
+    averaged weights: it puts them in the model, sets the batch-normalisation inference
+    statistics to the mean and variance over every pixel of a fixed spread of training blocks
+    (:data:`NORM_BATCHES` batches) — the population statistics of the weights being judged,
+    not a moving average over weights that changed since — and scores the validation cells:
+    ``val_accuracy`` (class-balanced) and ``val_loss`` in the epoch's logs, for early stopping
+    and the history. The raw weights go back before the next epoch trains."""
+    keras = load_keras()
+
+    class HeldOut(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.weights = list(self.model.trainable_weights)
+            self.average = [np.array(keras.ops.convert_to_numpy(w)) for w in self.weights]
+            self.steps = 0
+            self.raw = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            m = min(EMA_MOMENTUM, (1.0 + self.steps) / (10.0 + self.steps))
+            for avg, w in zip(self.average, self.weights):
+                avg *= m
+                avg += (1.0 - m) * keras.ops.convert_to_numpy(w)
+
+        def use_average(self):
+            """Put the averaged weights in the model (with their normalisation statistics)."""
+            for w, avg in zip(self.weights, self.average):
+                w.assign(avg)
+            self.recalibrate()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.raw is not None:
+                for w, raw in zip(self.weights, self.raw):
+                    w.assign(raw)
+                self.raw = None
+
+        def recalibrate(self):
+            norm = self.model.get_layer("batchnorm")
+            before = keras.Model(self.model.input, norm.input)
+            total = squares = 0.0
+            count = 0
+            for i in range(min(len(calibration), NORM_BATCHES)):
+                x, _, _ = calibration[i]
+                z = np.asarray(before(x, training=False), dtype=np.float64)
+                z = z.reshape(-1, z.shape[-1])
+                total, squares, count = total + z.sum(0), squares + (z * z).sum(0), count + len(z)
+            if count:
+                mean = total / count
+                norm.moving_mean.assign(mean.astype(np.float32))
+                norm.moving_variance.assign(np.maximum(squares / count - mean * mean,
+                                                       0.0).astype(np.float32))
+
+        def on_epoch_end(self, epoch, logs=None):
+            started = time.perf_counter()
+            self.raw = [np.array(keras.ops.convert_to_numpy(w)) for w in self.weights]
+            self.use_average()
+            if val_ds is None or logs is None:
+                return
+            right = loss = weight = 0.0
+            for i in range(len(val_ds)):
+                x, y, w = val_ds[i]
+                proba = np.asarray(self.model(x, training=False), dtype=np.float64)
+                p_true = np.take_along_axis(proba, y[..., None], axis=-1)[..., 0]
+                right += float(np.sum(w * (proba.argmax(axis=-1) == y)))
+                loss += float(np.sum(w * -np.log(np.maximum(p_true, 1e-12))))
+                weight += float(w.sum())
+            logs["val_accuracy"] = right / weight if weight else 0.0
+            logs["val_loss"] = loss / weight if weight else 0.0
+            log.debug("epoch %d: held-out scoring %.1f s, val_accuracy %.4f", epoch + 1,
+                      time.perf_counter() - started, logs["val_accuracy"])
+
+    return HeldOut()
+
+
+def tempered(proba, temperature):
+    """Probabilities ``softmax(log(proba) / temperature)`` (the softmax of the logits divided
+    by the temperature), in place for float32 arrays; unchanged at temperature 1."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.maximum(proba, 1e-12), out=proba) / np.float32(temperature)
+    logits -= logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=-1, keepdims=True)
+    return logits
+
+
+def fit_temperature(model, batches):
+    """The temperature that minimises the negative log-likelihood of the labelled pixels of
+    ``batches`` (``(crops, targets, weights)``, weight > 0 = labelled) under ``model``'s
+    probabilities divided as logits (Guo et al. 2017, temperature scaling). The pixels count
+    at their natural frequency, not class-balanced: the confidence is to match how often the
+    map is right where it is used."""
+    from scipy.optimize import minimize_scalar
+
+    logp, targets = [], []
+    for i in range(len(batches)):
+        x, y, w = batches[i]
+        proba = np.asarray(model(x, training=False), dtype=np.float64)
+        keep = w > 0
+        logp.append(np.log(np.maximum(proba[keep], 1e-12)))
+        targets.append(y[keep])
+    logp, targets = np.concatenate(logp), np.concatenate(targets)
+    if len(targets) == 0:
+        return 1.0
+
+    def nll(log_t):
+        z = logp / np.exp(log_t)
+        z -= z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), targets]))
+
+    best = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded",
+                           options={"xatol": 1e-3})
+    return float(np.exp(best.x))
 
 
 def _epoch_bar(epochs, k):
@@ -220,4 +481,5 @@ def _epoch_bar(epochs, k):
 register_learner("nn", PatchNetworkClassifier, aliases=("mlp",))
 
 __all__ = ["PatchNetworkClassifier", "build_patch_network", "conv_count", "dense_units",
+           "fit_temperature", "patch_weights", "tempered",
            "make_learner", "check_patch_size"]

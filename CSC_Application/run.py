@@ -13,6 +13,9 @@ the outputs in ``out_dir`` are:
 
 - ``<stem>_classified.tif``: the class map on the input grid, a Cloud-Optimized GeoTIFF
   (colour table, nodata 0), with its class names in ``<stem>_classified.tif.aux.xml``;
+- ``<stem>_confidence.tif`` (unless ``--no-confidence``): the phase-two network's top-class
+  probability in percent (uint8 0–100, nodata 255) on the same grid, a COG, calibrated by
+  temperature scaling on the validation cells of dense training;
 - ``<stem>_classes.gpkg``: the class map as polygons (layer ``classes``; with the front step
   ``glacier_outline``, ``calving_front`` and ``valley_margins``), see :mod:`csc.polygons`;
 - ``CSC_<exp>_<stem>.png``: image, validation labels, phase-one map and CSC map side by side
@@ -21,7 +24,10 @@ the outputs in ``out_dir`` are:
   timings, and every output with its size and SHA-256;
 - with ``SCLS_<stem>`` beside the image: ``CNN_<stem>_<exp>.csv`` and ``CSC_<stem>_<exp>.csv``
   (per-class reports of the phase-one and CSC maps), ``CSC_<stem>_<exp>_confusion.png`` and
-  ``<stem>_<exp>_pixels.npz`` (a seeded sample of labelled pixels for pooled scores);
+  ``<stem>_<exp>_pixels.npz`` (a seeded sample of labelled pixels for pooled scores); with the
+  confidence map also ``CSC_<stem>_<exp>_calibration.csv`` (15 confidence bins: pixels, mean
+  confidence, accuracy; the expected calibration error is ``scores.csc_ece`` in run.json) and
+  the reliability diagram ``CSC_<stem>_<exp>_reliability.png``;
 - with the front step: ``<stem>_front.geojson`` and its statistics and plots;
 - for a folder: ``summary.csv``, one row per image.
 
@@ -35,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csc.blocks import LabelledImage
 from csc.errors import ClassificationError, FrontError
 from csc.figures import plot_panels, stretch_rgb
 from csc.files import ensure_writable_dir, write_csv
@@ -208,6 +215,37 @@ def open_for(scene, phase_one, options):
     return opened
 
 
+def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_class, seed,
+                    path):
+    """Train ``learner`` on the phase-one map of an in-memory ``image``; returns the record of
+    the pixels it used (for ``run.json``).
+
+    A learner with ``fit_map`` (the neural learner) trains densely on the whole map
+    (:mod:`csc.blocks`): each class on at most ``samples_per_class`` unique labelled pixels,
+    validated on held-out cells. The others (LightGBM, random forests) train on balanced
+    pixels drawn without replacement: ``min(samples_per_class, its pixels)`` per class."""
+    source = f"the phase-one map of {path}"
+    if hasattr(learner, "fit_map"):
+        learner.fit_map(LabelledImage(image.data, image.valid, class_map, schema, scaling,
+                                      samples_per_class, source=source))
+        plan = dict(learner.plan_)
+        absent = [name for name, n in plan["labelled_pixels"].items() if not n]
+        if absent:
+            log.warning("%s lacks class(es) %s; the learner still predicts all %d classes",
+                        source, ", ".join(absent), schema.n_classes)
+        return dict(plan, training="dense", absent_classes=absent,
+                    per_class=plan["training_pixels"])
+    sample = sample_centres(class_map, schema=schema, samples_per_class=samples_per_class,
+                            seed=seed, path=path, fill=False)
+    patches = PatchSet(image.data, sample.rows, sample.cols, schema.to_index(sample.labels),
+                       patch_size=learner.patch_size, scaling=scaling, valid=image.valid)
+    learner.fit(patches, patches.labels)
+    return {"training": "sampled pixels, without replacement",
+            "per_class": {schema.name_of(c): n for c, n in sample.drawn.items() if n},
+            "labelled_pixels": {schema.name_of(c): n for c, n in sample.counts.items()},
+            "absent_classes": [schema.name_of(c) for c in sample.absent]}
+
+
 def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
     """Classify one opened scene (:func:`open_for`); commit its outputs in ``out_dir`` and
     return its summary row (a dict with :data:`SUMMARY_COLUMNS`)."""
@@ -220,22 +258,21 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                                    progress=progress)
             cnn_map = labels.class_map(image)
         with run.timed("phase2_train_s"):
-            sample = sample_centres(cnn_map, schema=schema,
-                                    samples_per_class=options.samples_per_class,
-                                    seed=options.seed, path=opened.image)
-            patches = PatchSet(image.data, sample.rows, sample.cols,
-                               schema.to_index(sample.labels), patch_size=k,
-                               scaling=card.scaling, valid=image.valid)
             learner = make_learner(options.phase2, patch_size=k, n_bands=card.n_bands,
                                    n_classes=schema.n_classes, seed=options.seed,
                                    epochs=options.epochs, patience=options.patience,
                                    batch_size=options.batch_size, progress=progress)
-            learner.fit(patches, patches.labels)
-            del patches
+            samples = train_phase_two(learner, image, cnn_map, schema=schema,
+                                      scaling=card.scaling,
+                                      samples_per_class=options.samples_per_class,
+                                      seed=options.seed, path=opened.image)
         strip_rows = run.strip_rows(learner, strip_rows=options.strip_rows,
                                     whole_image=options.whole_image)
-        csc_map, valid = run.predict(learner, image, scaling=card.scaling,
-                                     strip_rows=strip_rows, progress=progress)
+        csc_map, valid, *confidence = run.predict(learner, image, scaling=card.scaling,
+                                                  strip_rows=strip_rows, progress=progress,
+                                                  confidence=options.confidence)
+        confidence = confidence[0] if confidence else None
+        raw_map = csc_map if confidence is not None else None   # what the confidence describes
         with run.timed("despeckle_s"):
             csc_map = despeckle(csc_map, radius=options.despeckle)
         with run.timed("front_s"):
@@ -244,6 +281,8 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
         if front is None:
             run.timings.pop("front_s")
         run.write_map(final_map)
+        if confidence is not None:
+            run.write_confidence(confidence)
         run.write_polygons(final_map, min_area=options.min_area, simplify=options.simplify,
                            glacier=bool(front and front.get("front_found")),
                            lines=front_layers(front, run.outputs.folder))
@@ -251,6 +290,8 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
         if truth is not None:
             run.score(truth, {"CNN": cnn_map, "CSC": csc_map}, valid=valid, confusion_of="CSC")
             run.pool(truth, csc_map, valid=valid, cnn=cnn_map, seed=options.seed)
+            if confidence is not None:
+                run.calibrate(truth, raw_map, confidence, valid=valid)
         _panels(run.path(f"CSC_{run.exp}_{stem}.png"), image, truth,
                 cnn_map if truth is not None else None, final_map, schema=schema,
                 scores=run.scores, exp=run.exp, stem=stem,
@@ -263,10 +304,9 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                    "scaling": card.scaling.to_dict(), "schema": schema.to_dict(),
                    "kind": card.kind, "width": card.width},
             label_source="phase-one tile map",
-            class_pixels={schema.name_of(c): n for c, n in sample.counts.items()},
-            absent_classes=[schema.name_of(c) for c in sample.absent],
-            samples={"per_class": {schema.name_of(c): n for c, n in sample.drawn.items() if n},
-                     "with_replacement": [schema.name_of(c) for c in sample.replaced]},
+            class_pixels=samples["labelled_pixels"],
+            absent_classes=samples["absent_classes"],
+            samples=samples,
             learner={"name": options.phase2, "class": type(learner).__name__,
                      "params": {key: v for key, v in params.items()
                                 if isinstance(v, (int, float, str, bool, type(None)))},

@@ -113,13 +113,16 @@ def patch_dataset(patches, index, labels, *, batch_size, shuffle=False, seed=0):
 
 # --- drawing centres --------------------------------------------------------------------------
 
-def sample_centres(class_map, *, schema, samples_per_class, seed=0, path=None):
+def sample_centres(class_map, *, schema, samples_per_class, seed=0, path=None, fill=True):
     """Balanced training centres from a phase-one map (ids, 0 = unlabelled/nodata, never
-    drawn): every class present gets ``min(samples_per_class, pixels of the largest class)``
-    centres (:func:`csc.sampling.balanced_sample` with ``fill``), in a seeded random order."""
+    drawn), in a seeded random order. With ``fill`` every class present gets
+    ``min(samples_per_class, pixels of the largest class)`` centres, the smaller classes
+    repeated by replacement (the patch training this replaced); without, each class gets
+    ``min(samples_per_class, its pixels)`` distinct centres (:func:`csc.sampling.
+    balanced_sample`)."""
     where = f" of {path}" if path else ""
     return balanced_sample([class_map], schema=schema, samples_per_class=samples_per_class,
-                           seed=seed, fill=True, shuffle=True,
+                           seed=seed, fill=fill, shuffle=True,
                            source=f"the phase-one map{where}",
                            hint="check that the model suits this image (bands, scaling) or "
                                 "lower --min-confidence")

@@ -104,3 +104,28 @@ def plot_panels(panels, path, *, schema, title=None):
         fig.suptitle(title)
     fig.subplots_adjust(bottom=0.14)
     return save(fig, path)
+
+
+def plot_reliability(result, path, *, title="reliability"):
+    """Reliability diagram of a :func:`csc.metrics.calibration` result: accuracy against
+    mean confidence per bin (bar width = bin), the diagonal of perfect calibration, and the
+    share of pixels per bin."""
+    bins = result["bins"]
+    lower = np.array([b["lower"] for b in bins])
+    width = np.array([b["upper"] - b["lower"] for b in bins])
+    acc = np.array([b["accuracy"] for b in bins])
+    share = np.array([b["pixels"] for b in bins], dtype=float) / max(result["pixels"], 1)
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.6, 5.6), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax.bar(lower, np.nan_to_num(acc), width=width, align="edge", color="#4c72b0",
+           edgecolor="white", label="accuracy")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy on labelled pixels")
+    ax.set_title(f"{title}\nECE {result['ece']:.3f} ({result['pixels']} pixels)")
+    ax.legend(loc="upper left", fontsize=8)
+    hist.bar(lower, share, width=width, align="edge", color="#999999", edgecolor="white")
+    hist.set_xlim(0, 1)
+    hist.set_xlabel("confidence")
+    hist.set_ylabel("share of pixels")
+    return save(fig, path)

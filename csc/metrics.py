@@ -67,3 +67,39 @@ def confusion(truth, pred, *, schema, valid=None):
     """Confusion matrix over the schema's classes (rows truth, columns prediction)."""
     t, p = scored_pixels(truth, pred, valid)
     return confusion_matrix(t, p, labels=[int(c) for c in schema.ids])
+
+
+#: Bins of the expected calibration error and the reliability diagram.
+CALIBRATION_BINS = 15
+
+
+def calibration(truth, pred, confidence, *, valid=None, bins=CALIBRATION_BINS):
+    """Calibration of a map's confidence on labelled valid pixels: ``confidence`` is the
+    top-class probability in percent (uint8 0–100). Returns ``{"ece", "pixels", "bins"}``:
+    the expected calibration error (Guo et al. 2017: the pixel-weighted mean of
+    |accuracy − mean confidence| over ``bins`` equal-width confidence bins) and per bin its
+    ``lower``/``upper`` edge, ``pixels``, ``confidence`` and ``accuracy``. A predicted 0
+    counts as wrong, as in :func:`class_report`."""
+    keep = truth != UNLABELLED
+    if valid is not None:
+        keep &= valid
+    conf = confidence[keep].astype(np.float64) / 100.0
+    right = (pred[keep] == truth[keep])
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    conf_sum = np.bincount(which, weights=conf, minlength=bins)
+    right_sum = np.bincount(which, weights=right, minlength=bins)
+    rows = []
+    gap = 0.0
+    for b in range(bins):
+        n = int(count[b])
+        mean_conf = conf_sum[b] / n if n else float("nan")
+        acc = right_sum[b] / n if n else float("nan")
+        if n:
+            gap += n * abs(acc - mean_conf)
+        rows.append({"lower": float(edges[b]), "upper": float(edges[b + 1]), "pixels": n,
+                     "confidence": float(mean_conf), "accuracy": float(acc)})
+    total = int(count.sum())
+    return {"ece": float(gap / total) if total else float("nan"), "pixels": total,
+            "bins": rows}

@@ -260,14 +260,16 @@ PATCH_SIZE = Option(
 
 CLASSIFY = OptionTable(
     PATCH_SIZE,
-    Option("samples_per_class", "int", default=500_000, low=1, column="SamplesPerClass",
-           help="Training pixels/patch centres per class (balanced)."),
+    Option("samples_per_class", "int", default=30_000, low=1, column="SamplesPerClass",
+           help="Most labelled pixels per class phase two trains on (unique pixels, never "
+                "repeated; classes are balanced by loss weights)."),
     Option("epochs", "int", default=300, low=1, column="Epochs",
            help="Most epochs of phase-two training (early stopping ends it sooner)."),
-    Option("patience", "int", default=10, low=0, column="Patience",
-           help="Epochs without a 0.005 gain in validation accuracy before stopping."),
-    Option("batch_size", "int", default=1024, low=1, column="BatchSize",
-           help="Phase-two training batch size."),
+    Option("patience", "int", default=2, low=0, column="Patience",
+           help="Epochs without a 0.01 gain in validation accuracy before stopping."),
+    Option("batch_size", "int", default=8192, low=1, column="BatchSize",
+           help="Labelled pixels per phase-two training step (LightGBM and random forests "
+                "ignore it)."),
     Option("min_confidence", "float", default=0.0, low=0.0, high=1.0, column="MinConfidence",
            help="Leave phase-one tiles below this top probability unlabelled."),
     Option("despeckle", "int", default=2, low=0, column="Despeckle",
@@ -286,6 +288,9 @@ CLASSIFY = OptionTable(
     Option("front", "bool", default=None, auto=True, column="Front",
            help="Extract the calving front (default: when the schema has ocean and glacier "
                 "roles)."),
+    Option("confidence", "bool", default=True, column="Confidence",
+           help="Write <stem>_confidence.tif (calibrated top-class probability, percent) and "
+                "its calibration on labelled pixels."),
     Option("min_area", "float", default=0.0, low=0.0, column="MinArea",
            help="Leave regions smaller than this out of <stem>_classes.gpkg, in m² (pixels "
                 "without a projected CRS); 0 keeps every region. The class map is unchanged."),

@@ -15,13 +15,16 @@ import time
 from importlib import metadata
 
 import numpy as np
+import pandas as pd
 
 from csc import __version__
 from csc.errors import CscError
-from csc.figures import plot_confusion
-from csc.metrics import class_f1, class_report, confusion, summary_scores, write_report
+from csc.figures import plot_confusion, plot_reliability
+from csc.files import write_csv
+from csc.metrics import (calibration, class_f1, class_report, confusion, summary_scores,
+                         write_report)
 from csc.outputs import OutputSet, recover
-from csc.pixels import auto_strip_rows, predict_scene
+from csc.pixels import CONFIDENCE_NODATA, auto_strip_rows, predict_scene
 from csc.polygons import class_gpkg
 from csc.pooling import POOL_PIXELS, write_pixel_sample
 from csc.rasters import ClassRasterWriter
@@ -123,12 +126,16 @@ class SceneRun:
             self.opened.info.width, n_bands=len(self.opened.bands),
             n_classes=self.schema.n_classes, n_features=n_features, halo=learner.halo))
 
-    def predict(self, learner, source, *, scaling, strip_rows=None, progress=False):
-        """Every pixel classified strip by strip: ``(class_map, valid)``."""
+    def predict(self, learner, source, *, scaling, strip_rows=None, progress=False,
+                confidence=False):
+        """Every pixel classified strip by strip: ``(class_map, valid)``, and with
+        ``confidence`` the top-class probability in percent: ``(class_map, valid,
+        confidence)`` (:func:`csc.pixels.predict_scene`)."""
         with self.timed("phase2_predict_s"):
             return predict_scene(learner, source, bands=self.opened.bands, scaling=scaling,
                                  schema=self.schema, strip_rows=strip_rows,
-                                 shape=self.opened.shape, progress=progress)
+                                 shape=self.opened.shape, progress=progress,
+                                 confidence=confidence)
 
     # -- outputs -----------------------------------------------------------------------------
     def write_map(self, class_map, name=None):
@@ -139,6 +146,36 @@ class SceneRun:
             write_class_map(self.path(name), class_map, schema=self.schema,
                             info=self.opened.info)
         return name
+
+    def write_confidence(self, confidence, name=None, strip_rows=2048):
+        """The confidence map ``<stem>_confidence.tif``: uint8 percent 0–100, nodata 255, on
+        the class map's grid, a Cloud-Optimized GeoTIFF with AVERAGE overviews."""
+        name = name or f"{self.opened.stem}_confidence.tif"
+        crs, transform = _grid(self.opened.info)
+        with self.timed("confidence_map_s"), ClassRasterWriter(
+                self.path(name), confidence.shape, schema=None, crs=crs, transform=transform,
+                cog=True, nodata=CONFIDENCE_NODATA, resampling="AVERAGE") as writer:
+            for r0 in range(0, confidence.shape[0], strip_rows):
+                writer.write_rows(r0, confidence[r0:r0 + strip_rows])
+        self.record["confidence"] = {"file": name, "units": "percent", "nodata":
+                                     CONFIDENCE_NODATA}
+        return name
+
+    def calibrate(self, truth, class_map, confidence, *, valid, prefix="CSC"):
+        """Calibration of ``confidence`` against ``truth`` on labelled valid pixels: the
+        expected calibration error in :attr:`scores` (``<prefix>_ece``) and the manifest, its
+        bins in ``<PREFIX>_<stem>_<exp>_calibration.csv`` and the reliability diagram
+        ``<PREFIX>_<stem>_<exp>_reliability.png``."""
+        stem, exp = self.opened.stem, self.exp
+        result = calibration(truth, class_map, confidence, valid=valid)
+        write_csv(self.path(f"{prefix}_{stem}_{exp}_calibration.csv"),
+                  pd.DataFrame(result["bins"]).round(6))
+        plot_reliability(result, self.path(f"{prefix}_{stem}_{exp}_reliability.png"),
+                         title=f"{prefix} {exp} — {stem}")
+        self.scores[f"{prefix.lower()}_ece"] = result["ece"]
+        self.record.setdefault("confidence", {})["ece"] = {
+            "value": result["ece"], "bins": len(result["bins"]), "pixels": result["pixels"]}
+        return result
 
     def write_polygons(self, class_map, *, min_area=0.0, simplify=0.0, glacier=False,
                        lines=None, name=None):

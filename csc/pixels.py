@@ -154,12 +154,18 @@ def sample_features(source, rows, cols, *, bands, scaling, window, features, str
     return out
 
 
+#: Nodata value of confidence maps (uint8 percent 0–100).
+CONFIDENCE_NODATA = 255
+
+
 def predict_scene(learner, source, *, bands, scaling, schema, strip_rows=None, shape=None,
-                  progress=False):
+                  progress=False, confidence=False):
     """Class ids (rows, cols) uint8 of every pixel of an image (a path, or an in-memory
     ``Image``), 0 where it is nodata, predicted strip by strip with ``learner.predict_proba``
     (``strip_rows=None``: the whole image in one pass). The result does not depend on
-    ``strip_rows``. Returns ``(class_map, valid)``."""
+    ``strip_rows``. Returns ``(class_map, valid)``, and with ``confidence`` also the top class
+    probability in percent, (rows, cols) uint8 0–100 with :data:`CONFIDENCE_NODATA` on nodata:
+    ``(class_map, valid, confidence)``."""
     if shape is None:
         shape = source.shape if isinstance(source, Image) else raster_info(source).shape
     height, width = shape
@@ -168,6 +174,7 @@ def predict_scene(learner, source, *, bands, scaling, schema, strip_rows=None, s
         raise ValueError(f"image of {height}x{width} pixels is smaller than the halo {halo}")
     out = np.zeros((height, width), dtype=np.uint8)
     valid = np.zeros((height, width), dtype=bool)
+    percent = np.full((height, width), CONFIDENCE_NODATA, dtype=np.uint8) if confidence else None
     parts = strips(height, int(strip_rows or height), halo)
     if progress:
         from tqdm.auto import tqdm
@@ -175,8 +182,15 @@ def predict_scene(learner, source, *, bands, scaling, schema, strip_rows=None, s
         parts = tqdm(parts, desc="classifying strips", unit="strip", leave=False, disable=None)
     for s in parts:
         block, ok = read_strip(source, s, bands=bands, scaling=scaling, halo=halo)
-        ids = schema.to_ids(np.argmax(learner.predict_proba(block), axis=-1)).astype(np.uint8)
+        proba = learner.predict_proba(block)
+        best = np.argmax(proba, axis=-1)
+        ids = schema.to_ids(best).astype(np.uint8)
         ids[~ok] = 0
         out[s.start:s.stop] = ids
         valid[s.start:s.stop] = ok
-    return out, valid
+        if confidence:
+            top = np.take_along_axis(proba, best[..., None], axis=-1)[..., 0]
+            pct = np.clip(np.rint(top * 100), 0, 100).astype(np.uint8)
+            pct[~ok] = CONFIDENCE_NODATA
+            percent[s.start:s.stop] = pct
+    return (out, valid, percent) if confidence else (out, valid)

@@ -366,10 +366,10 @@ def read_category_names(path):
     return None
 
 
-def _cog_source_profile(height, width, crs, transform):
+def _cog_source_profile(height, width, crs, transform, nodata=0):
     """The temporary tiled GTiff a COG is copied from: tiles of the COG's size (so the copy
     reads whole tiles), uncompressed (it is read once, then deleted)."""
-    profile = _profile(height, width, 1, "uint8", crs, transform, 0)
+    profile = _profile(height, width, 1, "uint8", crs, transform, nodata)
     profile.pop("compress", None)
     profile.update(tiled=True, blockxsize=COG_BLOCK, blockysize=COG_BLOCK)
     return profile
@@ -394,12 +394,17 @@ class ClassRasterWriter:
 
         with ClassRasterWriter(path, shape, schema=..., crs=..., transform=...) as w:
             w.write_rows(row_start, strip)
+
+    With ``schema=None`` it writes any uint8 layer (a confidence map) without colour table or
+    category names, with ``nodata`` and overviews resampled by ``resampling``.
     """
 
-    def __init__(self, path, shape, *, schema, crs=None, transform=None, cog=False):
+    def __init__(self, path, shape, *, schema, crs=None, transform=None, cog=False, nodata=0,
+                 resampling="MODE"):
         self.path = Path(path)
         self.schema = schema
         self.cog = bool(cog)
+        self.options = dict(COG_OPTIONS, OVERVIEW_RESAMPLING=resampling)
         self.width = shape[1]
         _warn_if_plain(crs, self.path)
         if self.cog:
@@ -413,11 +418,11 @@ class ClassRasterWriter:
                                   "choose a writable output folder") from exc
             os.close(fd)
             self._tmp = Path(tmp)
-            profile = _cog_source_profile(*shape, crs, transform)
+            profile = _cog_source_profile(*shape, crs, transform, nodata)
         else:
             self._atomic = atomic_path(self.path)
             self._tmp = self._atomic.__enter__()
-            profile = _profile(*shape, 1, "uint8", crs, transform, 0)
+            profile = _profile(*shape, 1, "uint8", crs, transform, nodata)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -425,7 +430,8 @@ class ClassRasterWriter:
         except BaseException as exc:  # remove the temporary file, then re-raise
             self._discard(exc)
             raise
-        self._dst.write_colormap(1, schema.colormap())
+        if schema is not None:
+            self._dst.write_colormap(1, schema.colormap())
 
     def write_rows(self, row_start, rows):
         rows = np.asarray(rows, dtype=np.uint8)
@@ -441,8 +447,9 @@ class ClassRasterWriter:
         try:
             with atomic_path(self.path) as out, warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                rasterio.shutil.copy(self._tmp, out, driver="COG", **COG_OPTIONS)
-            write_category_names(self.path, self.schema)
+                rasterio.shutil.copy(self._tmp, out, driver="COG", **self.options)
+            if self.schema is not None:
+                write_category_names(self.path, self.schema)
         finally:
             _unlink(self._tmp, pam_path(self._tmp))
 

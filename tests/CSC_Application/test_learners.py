@@ -100,3 +100,83 @@ def test_fit_learns_a_separable_problem():
     pred = learner.predict(strip)
     assert pred.shape == labels.shape
     assert np.mean(pred == labels) > 0.9
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_dense_form_weights_make_the_same_patch_network(k):
+    # The network trained densely on crops is the patch network: copied weights give the
+    # same probabilities for every patch as the dense form gives at that patch's centre.
+    from csc.blocks import gather_blocks
+    from csc.scaling import Scaling
+    from CSC_Application.learners import patch_weights
+
+    rng = np.random.default_rng(k)
+    dense = build_patch_network(k, 3, 4, seed=1, dense=True)
+    bn = dense.get_layer("batchnorm")
+    bn.set_weights([w + rng.random(w.shape).astype(np.float32) for w in bn.get_weights()])
+    patch = patch_weights(dense, build_patch_network(k, 3, 4, seed=9))
+    data = rng.integers(0, 10000, (30, 26, 3)).astype(np.uint16)
+    scaling, h = Scaling.fixed(10000), k // 2
+    crops = gather_blocks(data, [[0, 0], [16, 16]], block=16, halo=h, scaling=scaling)
+    dense_out = dense.predict(crops, verbose=0)
+    padded = np.pad(scaling.apply(data), ((h, h), (h, h), (0, 0)), mode="reflect")
+    centres = [(0, 0, 0), (0, 5, 11), (1, 13, 9), (1, 2, 0)]   # (crop, row, col)
+    origins = [(0, 0), (16, 16)]
+    patches = np.stack([padded[origins[b][0] + r:origins[b][0] + r + k,
+                               origins[b][1] + c:origins[b][1] + c + k]
+                        for b, r, c in centres])
+    expected = patch.predict(patches, verbose=0)
+    got = np.stack([dense_out[b, r, c] for b, r, c in centres])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def _tile_labelled(shape=(96, 96), *, seed=0):
+    """A wavy three-class scene, its blocky 16-px tile map and the true labels."""
+    from phase2_data import image_for, wavy_labels
+
+    truth = wavy_labels(shape, seed=seed)
+    image = image_for(truth, seed=seed)
+    tiles = truth.reshape(shape[0] // 16, 16, shape[1] // 16, 16).transpose(0, 2, 1, 3)
+    mode = np.array([[np.bincount(t.ravel()).argmax() for t in row] for row in tiles])
+    tile_map = np.kron(mode, np.ones((16, 16), dtype=np.uint8)).astype(np.uint8)
+    return image, tile_map, truth
+
+
+def _fit_map(k, seed=0, **params):
+    from csc.blocks import LabelledImage
+    from csc.scaling import Scaling
+    from phase2_data import SCHEMA
+
+    image, tile_map, truth = _tile_labelled()
+    learner = PatchNetworkClassifier(patch_size=k, n_classes=3, n_bands=4, random_state=seed,
+                                     **dict(dict(epochs=8, patience=8, batch_size=2048),
+                                            **params))
+    learner.fit_map(LabelledImage(image, np.ones(truth.shape, bool), tile_map, SCHEMA,
+                                  Scaling.fixed(10000), 10**6))
+    h = k // 2
+    strip = np.pad(Scaling.fixed(10000).apply(image), ((h, h), (h, h), (0, 0)), mode="reflect")
+    return learner, np.asarray(SCHEMA.ids)[learner.predict(strip)], tile_map, truth
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_dense_training_beats_its_tile_map(k):
+    from sklearn.metrics import f1_score
+
+    learner, pred, tile_map, truth = _fit_map(k)
+    assert pred.shape == truth.shape
+    tile_f1 = f1_score(truth.ravel(), tile_map.ravel(), average="weighted")
+    csc_f1 = f1_score(truth.ravel(), pred.ravel(), average="weighted")
+    assert csc_f1 > tile_f1 + 0.02, (csc_f1, tile_f1)
+    plan = learner.plan_
+    assert plan["validation_cells"] > 0 and sum(plan["validation_pixels"].values()) > 0
+    assert set(learner.history_) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    # every labelled pixel either trains or validates (no cap reached), none twice
+    assert (sum(plan["training_pixels"].values()) + sum(plan["validation_pixels"].values())
+            == truth.size)
+
+
+def test_dense_training_is_seeded():
+    a, pred_a, _, _ = _fit_map(3, seed=2, epochs=2)
+    b, pred_b, _, _ = _fit_map(3, seed=2, epochs=2)
+    np.testing.assert_array_equal(pred_a, pred_b)
+    assert a.history_ == b.history_

@@ -35,7 +35,7 @@ def run(tmp_path_factory, phase_one):
     image = image_for(labels)
     image[20:30, 40:50] = 0
     path = write_scene(tmp / "in", "scene", labels, image=image, nodata=0)
-    opts = ClassifyOptions(patch_size=3, samples_per_class=300, epochs=3, patience=3,
+    opts = ClassifyOptions(patch_size=3, samples_per_class=3000, epochs=4, patience=3,
                            batch_size=32, despeckle=1, front=False)
     frame = classify_path(path, phase_one, tmp / "out", opts).frame
     return types.SimpleNamespace(input=path, out=tmp / "out", frame=frame, labels=labels)
@@ -99,7 +99,13 @@ def test_run_json(run):
                               "pooled_sample": 6044}
     assert sum(info["class_pixels"].values()) == 6044
     assert info["absent_classes"] == []
-    assert info["samples"]["per_class"] == {"water": 300, "sediment": 300, "vegetation": 300}
+    samples = info["samples"]
+    assert samples["training"] == "dense"
+    # under the cap of 3000 every labelled pixel of the map either trains or validates, once
+    for name, n in samples["training_pixels"].items():
+        assert 0 < n <= 3000, samples
+        assert n + samples["validation_pixels"].get(name, 0) == info["class_pixels"][name]
+    assert samples["validation_cells"] > 0 and sum(samples["validation_pixels"].values()) > 0
     history = info["learner"]["history"]
     assert len(history["loss"]) == info["learner"]["epochs_run"] >= 1
     assert info["front"] is None
@@ -286,7 +292,7 @@ def test_front_results_flow_into_outputs(tmp_path, roles_model, options, monkeyp
     monkeypatch.setattr(run_module, "front_outputs", front_outputs)
     path = write_scene(tmp_path / "in", "fjord", wavy_labels(SHAPE), schema=ROLES)
     row = classify_path(path, roles_model, tmp_path / "out",
-                        options(patch_size=1, epochs=2, front=None)).frame.iloc[0]
+                        options(patch_size=1, front=None)).frame.iloc[0]
     assert calls == {"shape": SHAPE, "stem": "fjord", "edge": None}
     classes, *_ = _read(tmp_path / "out" / "fjord_classified.tif")
     assert (classes[:, 30] == 8).all()
@@ -315,11 +321,17 @@ def test_lightgbm_phase_two(tmp_path, phase_one, options):
 
     path = write_scene(tmp_path / "in", "s", wavy_labels(SHAPE))
     row = classify_path(path, phase_one, tmp_path / "out",
-                        options(patch_size=3, phase2="lightgbm")).frame.iloc[0]
+                        options(patch_size=3, phase2="lightgbm",
+                                samples_per_class=300)).frame.iloc[0]
     assert row["status"] == "ok" and row["csc_weighted_f1"] > row["cnn_weighted_f1"]
     info = json.loads((tmp_path / "out" / "s_run.json").read_text())
     assert info["learner"]["class"] == "LightGBMPixelClassifier"
     assert info["learner"]["params"]["patch_size"] == 3
+    # trees draw without replacement: a class with fewer pixels than asked gives all of them
+    samples = info["samples"]
+    assert samples["training"] == "sampled pixels, without replacement"
+    assert samples["per_class"] == {name: min(n, 300) for name, n in
+                                    info["class_pixels"].items() if n}
 
 
 def test_label_raster_of_another_size(tmp_path, phase_one, options):
@@ -443,3 +455,40 @@ def test_nan_masked_float_image_gives_the_map_of_its_nodata_valued_twin(tmp_path
     assert rows[0]["cnn_weighted_f1"] == rows[1]["cnn_weighted_f1"] > 0.8
     for row in rows:
         assert np.isfinite(row["csc_weighted_f1"])
+
+
+def test_confidence_map_beside_the_class_map(run):
+    with rasterio.open(run.out / "scene_confidence.tif") as src, \
+            rasterio.open(run.out / "scene_classified.tif") as classes:
+        conf = src.read(1)
+        assert src.dtypes[0] == "uint8" and src.nodata == 255
+        assert (src.crs, src.transform, src.shape) == (classes.crs, classes.transform,
+                                                       classes.shape)
+        assert src.overviews(1) == classes.overviews(1)        # a COG like the class map
+    assert (conf[20:30, 40:50] == 255).all()                    # nodata
+    valid = np.ones(SHAPE, dtype=bool)
+    valid[20:30, 40:50] = False
+    # a top-class probability of three classes is at least a third
+    assert conf[valid].min() >= 33 and conf[valid].max() <= 100
+
+
+def test_calibration_is_reported_on_labelled_pixels(run):
+    info = json.loads((run.out / "scene_run.json").read_text())
+    bins = pd.read_csv(run.out / "CSC_scene_k3_calibration.csv")
+    assert len(bins) == 15 and bins["pixels"].sum() == 6044      # every labelled valid pixel
+    used = bins[bins["pixels"] > 0]
+    ece = float((used["pixels"] * (used["accuracy"] - used["confidence"]).abs()).sum()
+                / used["pixels"].sum())
+    assert info["scores"]["csc_ece"] == pytest.approx(ece, abs=1e-5)
+    assert info["confidence"]["ece"]["pixels"] == 6044
+    assert 0.0 < info["samples"]["temperature"] < 20.0
+    assert (run.out / "CSC_scene_k3_reliability.png").stat().st_size > 1000
+
+
+def test_no_confidence_leaves_the_confidence_outputs_out(tmp_path, phase_one, options):
+    path = write_scene(tmp_path / "in", "s", wavy_labels(SHAPE))
+    classify_path(path, phase_one, tmp_path / "out", options(confidence=False))
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert "s_classified.tif" in names
+    assert not {n for n in names if "confidence" in n or "calibration" in n
+                or "reliability" in n}

@@ -31,3 +31,19 @@ def test_unlabelled_prediction_counts_as_wrong():
 def test_confusion_rows_are_truth():
     m = confusion(np.array([1, 1, 2]), np.array([1, 2, 2]), schema=GLACIER)
     assert m.shape == (7, 7) and m[0, 0] == 1 and m[0, 1] == 1 and m[1, 1] == 1
+
+
+def test_calibration_error_of_a_known_map():
+    from csc.metrics import calibration
+
+    truth = np.array([[1, 1, 1, 1], [2, 2, 2, 2], [0, 0, 0, 0]], dtype=np.uint8)
+    pred = np.array([[1, 1, 1, 2], [2, 2, 1, 1], [1, 1, 1, 1]], dtype=np.uint8)
+    conf = np.array([[90, 90, 90, 90], [40, 40, 40, 40], [10, 10, 10, 10]], dtype=np.uint8)
+    result = calibration(truth, pred, conf)
+    # row 1: 3 of 4 right at 0.9 confidence; row 2: 2 of 4 right at 0.4; row 3 unlabelled
+    assert result["pixels"] == 8
+    assert result["ece"] == pytest.approx((4 * 0.15 + 4 * 0.10) / 8)
+    by = {round(b["confidence"], 2): b for b in result["bins"] if b["pixels"]}
+    assert by[0.9]["accuracy"] == 0.75 and by[0.4]["accuracy"] == 0.5
+    perfect = calibration(truth, truth, np.full(truth.shape, 100, np.uint8))
+    assert perfect["ece"] == 0.0 and perfect["bins"][-1]["pixels"] == 8
