@@ -14,8 +14,8 @@ the outputs in ``out_dir`` are:
 - ``<stem>_classified.tif``: the class map on the input grid, a Cloud-Optimized GeoTIFF
   (colour table, nodata 0), with its class names in ``<stem>_classified.tif.aux.xml``;
 - ``<stem>_confidence.tif`` (unless ``--no-confidence``): the phase-two network's top-class
-  probability in percent (uint8 0–100, nodata 255) on the same grid, a COG, calibrated by
-  temperature scaling on the validation cells of dense training;
+  probability in percent (uint8 0–100, nodata 255) on the same grid, a COG; with ``--dense``
+  calibrated by temperature scaling on the validation cells;
 - ``<stem>_classes.gpkg``: the class map as polygons (layer ``classes``; with the front step
   ``glacier_outline``, ``calving_front`` and ``valley_margins``), see :mod:`csc.polygons`;
 - ``CSC_<exp>_<stem>.png``: image, validation labels, phase-one map and CSC map side by side
@@ -215,19 +215,27 @@ def open_for(scene, phase_one, options):
     return opened
 
 
+#: Default ``--samples-per-class``: patch centres per class, and unique pixels with --dense.
+PATCH_SAMPLES = 500_000
+DENSE_SAMPLES = 30_000
+
+
 def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_class, seed,
-                    path):
+                    path, dense=False):
     """Train ``learner`` on the phase-one map of an in-memory ``image``; returns the record of
     the pixels it used (for ``run.json``).
 
-    A learner with ``fit_map`` (the neural learner) trains densely on the whole map
-    (:mod:`csc.blocks`): each class on at most ``samples_per_class`` unique labelled pixels,
-    validated on held-out cells. The others (LightGBM, random forests) train on balanced
-    pixels drawn without replacement: ``min(samples_per_class, its pixels)`` per class."""
+    With ``dense`` a learner with ``fit_map`` (the neural learner) trains densely on the whole
+    map (:mod:`csc.blocks`): each class on at most ``samples_per_class`` (default
+    :data:`DENSE_SAMPLES`) unique labelled pixels, validated on held-out cells. Otherwise the
+    neural learner trains on ``samples_per_class`` (default :data:`PATCH_SAMPLES`) balanced
+    patch centres per class, the smaller classes drawn again with replacement; LightGBM and
+    random forests on ``min(samples_per_class, its pixels)`` per class drawn without
+    replacement."""
     source = f"the phase-one map of {path}"
-    if hasattr(learner, "fit_map"):
+    if dense and hasattr(learner, "fit_map"):
         learner.fit_map(LabelledImage(image.data, image.valid, class_map, schema, scaling,
-                                      samples_per_class, source=source))
+                                      samples_per_class or DENSE_SAMPLES, source=source))
         plan = dict(learner.plan_)
         absent = [name for name, n in plan["labelled_pixels"].items() if not n]
         if absent:
@@ -235,12 +243,19 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
                         source, ", ".join(absent), schema.n_classes)
         return dict(plan, training="dense", absent_classes=absent,
                     per_class=plan["training_pixels"])
-    sample = sample_centres(class_map, schema=schema, samples_per_class=samples_per_class,
-                            seed=seed, path=path, fill=False)
+    trees = not hasattr(learner, "fit_map")
+    if dense:
+        log.warning("%s: --dense applies to the neural learner; %s trains on sampled pixels",
+                    path, type(learner).__name__)
+    sample = sample_centres(class_map, schema=schema,
+                            samples_per_class=samples_per_class or PATCH_SAMPLES, seed=seed,
+                            path=path, fill=not trees)
     patches = PatchSet(image.data, sample.rows, sample.cols, schema.to_index(sample.labels),
                        patch_size=learner.patch_size, scaling=scaling, valid=image.valid)
     learner.fit(patches, patches.labels)
-    return {"training": "sampled pixels, without replacement",
+    return {"training": ("sampled pixels, without replacement" if trees else
+                         "sampled patches, balanced (smaller classes with replacement)"),
+            "with_replacement": [schema.name_of(c) for c in sample.replaced],
             "per_class": {schema.name_of(c): n for c, n in sample.drawn.items() if n},
             "labelled_pixels": {schema.name_of(c): n for c, n in sample.counts.items()},
             "absent_classes": [schema.name_of(c) for c in sample.absent]}
@@ -265,7 +280,8 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
             samples = train_phase_two(learner, image, cnn_map, schema=schema,
                                       scaling=card.scaling,
                                       samples_per_class=options.samples_per_class,
-                                      seed=options.seed, path=opened.image)
+                                      seed=options.seed, path=opened.image,
+                                      dense=options.dense)
         strip_rows = run.strip_rows(learner, strip_rows=options.strip_rows,
                                     whole_image=options.whole_image)
         csc_map, valid, *confidence = run.predict(learner, image, scaling=card.scaling,

@@ -89,7 +89,7 @@ COLUMNS = (
     Column("Done", _done, help="0 = to run, 1 = finished, -1 = failed (rewritten by the sweep)"),
     *(_option_column(name) for name in ("samples_per_class", "epochs", "batch_size",
                                         "min_confidence", "despeckle", "strip_rows", "seed",
-                                        "phase2", "front", "confidence", "min_area",
+                                        "phase2", "dense", "front", "confidence", "min_area",
                                         "simplify")),
     Column("GPU", _GPU.parse_cell, help="1 = run on a Dask worker offering the resource GPU"),
     Column("Error", _text, help="why the job failed (written by the sweep)"),

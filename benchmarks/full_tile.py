@@ -5,7 +5,8 @@ writing): smooth class regions with distinct spectra plus noise, so it is learna
 VGG16 (width 1/16, 32-pixel tiles) is trained for a few epochs on generated single-class tiles
 of the same spectra (in a child process, as a model would come pre-trained), then
 ``csc classify``'s library call classifies the tile at K = 15 (or ``--patch-size``) strip by
-strip with the default options (dense phase-two training included). Prints the seconds of each
+strip with the default options and dense phase-two training (``--dense``; ``--patches`` for
+patch sampling). Prints the seconds of each
 step and the peak resident memory of the process.
 
     python benchmarks/full_tile.py [--quick] [--size 10980] [--patch-size 15]
@@ -126,6 +127,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="default: csc classify's")
     parser.add_argument("--phase-one-epochs", type=int, default=5)
     parser.add_argument("--front", action="store_true", help="also extract the calving front")
+    parser.add_argument("--patches", action="store_true",
+                        help="patch-sampling phase-two training instead of --dense")
     parser.add_argument("--workdir", default=None, help="keep the files here (default: temp)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--train-phase-one", metavar="MODEL", help=argparse.SUPPRESS)
@@ -162,7 +165,7 @@ def main(argv=None):
         chosen = {key: value for key, value in (("samples_per_class", args.samples_per_class),
                                                  ("epochs", args.epochs)) if value}
         options = ClassifyOptions(patch_size=args.patch_size, front=bool(args.front), seed=0,
-                                  **chosen)
+                                  dense=not args.patches, **chosen)
         out = work / "out"
         t = time.perf_counter()
         with PeakRSS() as sampler:

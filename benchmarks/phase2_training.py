@@ -9,12 +9,13 @@ classifies every pixel strip by strip (then the despeckle of ``csc classify``):
 
 - ``patches:N``: the previous training, N balanced patch centres per class drawn with
   replacement for the smaller classes, an 80/20 random split, batches of 1024 patches;
-- ``dense``: the dense training of ``csc classify`` with its defaults (:mod:`csc.blocks`);
+- ``dense``: the dense training of ``csc classify --dense`` with its defaults
+  (:mod:`csc.blocks`);
   ``dense:key=value,...`` changes learner options (or ``samples_per_class``).
 
 It prints seconds of training and prediction and the CSC weighted F1 against the scene's
 labels, and the time ratio of each patch run to the dense run with equal or better F1. With
-``--classify`` it also times the default ``csc classify --patch-size 5`` of the largest scene
+``--classify`` it also times ``csc classify --patch-size 5 --dense`` of the largest scene
 end to end (target: at most 15 × its prediction time, at an F1 no lower than
 ``patches:500000``'s).
 
@@ -122,7 +123,7 @@ def run_scene(path, model, *, size, ks, methods):
     from csc.pixels import predict_scene, read_pixels
     from CSC_Application.despeckle import despeckle
     from CSC_Application.learners import PatchNetworkClassifier
-    from CSC_Application.run import PhaseOne, TileMapLabels
+    from CSC_Application.run import DENSE_SAMPLES, PhaseOne, TileMapLabels
     from CSC_Application.sampling import PatchSet, sample_centres
 
     defaults = ClassifyOptions()
@@ -151,7 +152,7 @@ def run_scene(path, model, *, size, ks, methods):
             t = time.perf_counter()
             if kind == "patches":
                 learner = PatchNetworkClassifier(**common, patience=10, batch_size=1024,
-                                                 min_delta=0.005)
+                                                 min_delta=0.005)   # as before dense training
                 sample = sample_centres(tile_map, schema=schema, seed=0, **opts)
                 patches = PatchSet(image.data, sample.rows, sample.cols,
                                    schema.to_index(sample.labels), patch_size=k,
@@ -160,9 +161,9 @@ def run_scene(path, model, *, size, ks, methods):
                 del patches
                 used = int(sum(sample.drawn.values()))
             else:
-                params = dict(patience=defaults.patience, batch_size=defaults.batch_size)
+                params = {}
                 params.update(opts)
-                cap = params.pop("samples_per_class", defaults.samples_per_class)
+                cap = params.pop("samples_per_class", DENSE_SAMPLES)
 
                 learner = PatchNetworkClassifier(**dict(common, **params))
                 training = LabelledImage(image.data, image.valid, tile_map, schema,
@@ -205,7 +206,7 @@ def print_table(rows):
 
 
 def classify_default(path, model, rows):
-    """``csc classify --patch-size 5`` with the defaults, end to end."""
+    """``csc classify --patch-size 5 --dense``, end to end."""
     import tempfile
 
     from csc.options import ClassifyOptions
@@ -213,7 +214,7 @@ def classify_default(path, model, rows):
 
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        frame = classify_path(path, model, out, ClassifyOptions(patch_size=5)).frame
+        frame = classify_path(path, model, out, ClassifyOptions(patch_size=5, dense=True)).frame
         total = time.perf_counter() - t
         run = json.loads((Path(out) / f"{path.stem}_run.json").read_text())
     timings = run["timings"]
@@ -221,9 +222,11 @@ def classify_default(path, model, rows):
     f1 = float(frame["csc_weighted_f1"].iloc[0])
     patch = next((r for r in rows if r["k"] == 5 and r["method"] == "patches:500000"
                   and r["size"] == max(r["size"] for r in rows)), None)
-    print(f"\ndefault csc classify --patch-size 5 of {path}: {total:.1f} s end to end = "
+    print(f"\ncsc classify --patch-size 5 --dense of {path}: {total:.1f} s end to end = "
           f"{total / predict:.1f} × its prediction time ({predict:.1f} s; target ≤ 15 ×), "
-          f"CSC weighted F1 {f1:.3f}" + (f" (patches:500000 {patch['f1']:.3f})" if patch else ""))
+          f"CSC weighted F1 {f1:.3f}" + (f" (patches:500000 {patch['f1']:.3f})" if patch else "")
+          + f"; expected calibration error of its confidence map {run['scores'].get('csc_ece', float('nan')):.3f}"
+          f" (temperature {run['samples'].get('temperature', 1.0):.2f})")
     print("  " + ", ".join(f"{key} {value:.1f} s" for key, value in timings.items()))
 
 

@@ -21,7 +21,7 @@ def options():
     from CSC_Application.run import ClassifyOptions
 
     def make(**changes):
-        base = dict(patch_size=3, samples_per_class=3000, epochs=4, patience=3, batch_size=32,
+        base = dict(patch_size=3, samples_per_class=300, epochs=3, patience=3, batch_size=32,
                     despeckle=1, front=False, seed=0)
         base.update(changes)
         return ClassifyOptions(**base)

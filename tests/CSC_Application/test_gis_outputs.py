@@ -61,7 +61,7 @@ def fjord(tmp_path_factory, roles_model):
     margin = np.zeros((96, 96, 1), np.uint8)    # VM_: the glacier pixels along the rock
     margin[..., 0] = (labels == 2) & (np.roll(labels, -1, axis=1) == 3)
     write_image(tmp / "in" / "VM_fjord.tif", margin, crs=UTM, transform=FJORD_TRANSFORM)
-    options = ClassifyOptions(patch_size=1, samples_per_class=3000, epochs=4, patience=3,
+    options = ClassifyOptions(patch_size=1, samples_per_class=300, epochs=2, patience=3,
                               batch_size=32, despeckle=1, front=True, seed=0)
     classify_path(path, roles_model, tmp / "out", options)
     return types.SimpleNamespace(input=path, out=tmp / "out", info=_listed(tmp / "out", "fjord"))
@@ -135,7 +135,7 @@ def test_rerun_without_front_and_with_min_area(fjord, roles_model, tmp_path):
 
     out = tmp_path / "out"
     shutil.copytree(fjord.out, out)
-    options = ClassifyOptions(patch_size=1, samples_per_class=3000, epochs=4, patience=3,
+    options = ClassifyOptions(patch_size=1, samples_per_class=300, epochs=2, patience=3,
                               batch_size=32, despeckle=0, front=False, seed=0,
                               min_area=20 * PIXEL_M2, simplify=40.0)
     classify_path(fjord.input, roles_model, out, options)

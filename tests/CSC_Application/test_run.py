@@ -29,13 +29,13 @@ def _read(path):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, phase_one):
-    """One K=3 run on a georeferenced scene with a nodata block."""
+    """One K=3 run (dense phase-two training) on a georeferenced scene with a nodata block."""
     tmp = tmp_path_factory.mktemp("run")
     labels = wavy_labels(SHAPE)
     image = image_for(labels)
     image[20:30, 40:50] = 0
     path = write_scene(tmp / "in", "scene", labels, image=image, nodata=0)
-    opts = ClassifyOptions(patch_size=3, samples_per_class=3000, epochs=4, patience=3,
+    opts = ClassifyOptions(patch_size=3, samples_per_class=3000, epochs=4, patience=3, dense=True,
                            batch_size=32, despeckle=1, front=False)
     frame = classify_path(path, phase_one, tmp / "out", opts).frame
     return types.SimpleNamespace(input=path, out=tmp / "out", frame=frame, labels=labels)
