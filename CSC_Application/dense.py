@@ -14,12 +14,15 @@ import numpy as np
 
 from csc.backend import load_keras
 from csc.blocks import block_targets, gather_blocks
+from csc.sampling import confirmed
 
 
 def block_dataset(training, plan, *, halo, which="train", pixels_per_batch=4096, shuffle=False,
-                  seed=0):
+                  seed=0, confirm=0):
     """A ``keras.utils.PyDataset`` of ``(crops, targets, weights)`` batches over the training
-    (``which="train"``) or validation blocks of ``plan`` for a ``csc.blocks.LabelledImage``."""
+    (``which="train"``) or validation blocks of ``plan`` for a ``csc.blocks.LabelledImage``.
+    With ``confirm`` (a distance in pixels) only the pixels whose label the class map confirms
+    at that distance (:func:`csc.sampling.confirmed`) keep their weight."""
     keras = load_keras()
     if which == "train":
         origins, allowed, weights, size = plan.train, plan.allowed, plan.weights, plan.block
@@ -41,10 +44,6 @@ def block_dataset(training, plan, *, halo, which="train", pixels_per_batch=4096,
         def __len__(self):
             return int(np.ceil(len(origins) / n_per))
 
-        def origins(self, i):
-            """Origins (n, 2) of the blocks of batch ``i``."""
-            return origins[self.order[i * n_per:(i + 1) * n_per]]
-
         def __getitem__(self, i):
             pick = self.order[i * n_per:(i + 1) * n_per]
             x = gather_blocks(training.data, origins[pick], block=size, halo=halo,
@@ -52,6 +51,9 @@ def block_dataset(training, plan, *, halo, which="train", pixels_per_batch=4096,
             y, w = block_targets(training.class_map, origins[pick], block=size, lut=lut,
                                  weights=weights,
                                  allowed=None if allowed is None else allowed[pick])
+            if confirm:
+                w *= block_confirmed(training.class_map, origins[pick], block=size,
+                                     distance=confirm)
             total = float(w.sum())
             if total > 0:
                 w *= w.size / total
@@ -62,3 +64,30 @@ def block_dataset(training, plan, *, halo, which="train", pixels_per_batch=4096,
                 self.order = self._draw()
 
     return BlockBatches()
+
+
+def block_confirmed(class_map, origins, *, block, distance):
+    """(n, block, block) bool: the pixels of the blocks at ``origins`` whose label the class map
+    confirms ``distance`` pixels away in all eight directions (False beyond the image)."""
+    height, width = class_map.shape
+    origins = np.asarray(origins, dtype=np.int64).reshape(-1, 2)
+    r = origins[:, :1, None] + np.arange(block)[None, :, None]
+    c = origins[:, 1:, None] + np.arange(block)[None, None, :]
+    r, c = np.broadcast_arrays(r, c)
+    inside = (r < height) & (c < width)
+    return inside & confirmed(class_map, np.minimum(r, height - 1), np.minimum(c, width - 1),
+                              distance=distance)
+
+
+def confirmed_pixels(training, plan, *, distance):
+    """Labelled pixels of the validation cells of ``plan`` whose label is confirmed at
+    ``distance`` (the pixels :func:`block_dataset` with ``confirm`` weighs)."""
+    total = 0
+    step = 256
+    for start in range(0, len(plan.val), step):
+        origins = plan.val[start:start + step]
+        _, w = block_targets(training.class_map, origins, block=plan.cell, lut=training.lut,
+                             weights=plan.val_weights)
+        total += int(np.count_nonzero((w > 0) & block_confirmed(
+            training.class_map, origins, block=plan.cell, distance=distance)))
+    return total

@@ -22,7 +22,6 @@ import logging
 import numpy as np
 
 from csc.backend import load_keras, load_tensorflow
-from csc.blocks import reflect_index  # noqa: F401  (the padding strips and patches share)
 from csc.errors import ModelError
 
 log = logging.getLogger(__name__)

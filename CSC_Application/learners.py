@@ -15,7 +15,7 @@ from csc.backend import load_keras, setup_backend
 from csc.errors import ClassificationError, PatchSizeError
 from csc.learners import make_learner, register_learner
 from csc.options import check_patch_size
-from CSC_Application.dense import block_dataset
+from CSC_Application.dense import block_dataset, confirmed_pixels
 from CSC_Application.fcn import fully_convolutional, predict_blocks
 from CSC_Application.sampling import patch_dataset
 
@@ -34,6 +34,9 @@ DENSE_BATCH = 8192
 EMA_MOMENTUM = 0.99
 #: Training batches whose pixels give the batch-normalisation statistics of inference.
 NORM_BATCHES = 16
+#: Fewest held-out pixels with confirmed labels the temperature is fitted on; with fewer it
+#: is fitted on every held-out pixel.
+MIN_CALIBRATION_PIXELS = 200
 
 
 def conv_count(patch_size):
@@ -138,11 +141,21 @@ def patch_weights(dense_model, patch_model):
     return patch_model
 
 
-def _split(n, fraction, rng):
-    """Shuffled (train, validation) index arrays with ``fraction`` of ``n`` held out."""
-    order = rng.permutation(n)
-    n_val = min(max(int(round(n * fraction)), 1), n - 1) if n > 1 and fraction > 0 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def _split(n, fraction, rng, groups=None):
+    """Shuffled (train, validation) index arrays with ``fraction`` of ``n`` held out. With
+    ``groups`` (one key per sample, e.g. its pixel) whole groups are held out, so a sample
+    drawn twice never sits on both sides."""
+    if groups is None:
+        order = rng.permutation(n)
+        n_val = min(max(int(round(n * fraction)), 1), n - 1) if n > 1 and fraction > 0 else 0
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    keys, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    held = np.zeros(len(keys), dtype=bool)
+    if len(keys) > 1 and fraction > 0:
+        n_val = min(max(int(round(len(keys) * fraction)), 1), len(keys) - 1)
+        held[rng.permutation(len(keys))[:n_val]] = True
+    val = held[inverse]
+    return np.flatnonzero(~val), np.flatnonzero(val)
 
 
 class PatchNetworkClassifier(BaseEstimator):
@@ -154,9 +167,10 @@ class PatchNetworkClassifier(BaseEstimator):
     a few epochs while the pixel MLP's keeps rising for tens of them); ``fit`` (patch
     sampling) keeps its 10 epochs without a 0.005 gain.
 
-    ``fit_map`` (what ``csc classify`` uses) trains densely on a whole labelled image,
-    validating on held-out cells; ``fit`` trains on a sample of patches (a ``PatchSet``) with
-    a random 80/20 split, as phase two did before dense training.
+    ``fit`` (what ``csc classify`` uses by default) trains on a sample of patches (a
+    ``PatchSet``) with a random 80/20 split of its pixels; ``fit_map`` (``csc classify
+    --dense``) trains densely on a whole labelled image, validating on held-out cells. Both
+    then calibrate the probabilities by temperature scaling on what they held out.
 
     Prediction runs the network's exact fully convolutional equivalent over whole strips
     (``CSC_Application.fcn``), never patch by patch."""
@@ -198,7 +212,15 @@ class PatchNetworkClassifier(BaseEstimator):
         weighted F1 0.786 against 0.784) and 1.7 times slower."""
         return int(self.block_size or max(4, self.halo + 1))
 
-    def fit(self, patches, y):
+    def fit(self, patches, y, *, frequencies=None, confirmed=None):
+        """Train on a sample of patches (a ``PatchSet``) and labels ``y`` (class indexes),
+        holding out ``validation_fraction`` of its pixels for early stopping and for the
+        temperature that calibrates the probabilities. ``frequencies`` (labelled pixels per
+        class index) weighs the held-out pixels back to the image's class frequencies for the
+        temperature, since the sample is class-balanced; without it they count equally.
+        ``confirmed`` (one bool per sample, :func:`csc.sampling.confirmed`) restricts the
+        temperature to held-out pixels whose label is confirmed (when at least
+        :data:`MIN_CALIBRATION_PIXELS` are)."""
         keras = load_keras()
         k = check_patch_size(self.patch_size)
         if patches.patch_size != k:
@@ -213,7 +235,10 @@ class PatchNetworkClassifier(BaseEstimator):
         n_bands = int(self.n_bands or patches.n_bands)
         setup_backend(seed=int(self.random_state))
         rng = np.random.default_rng(self.random_state)
-        train, val = _split(len(y), self.validation_fraction, rng)
+        # whole pixels are held out: one drawn twice (smaller classes are drawn with
+        # replacement) is never both trained on and validated on
+        groups = patches.rows * (int(patches.cols.max(initial=0)) + 1) + patches.cols
+        train, val = _split(len(y), self.validation_fraction, rng, groups=groups)
         model = build_patch_network(k, n_bands, self.n_classes, l2=self.l2,
                                     seed=int(self.random_state))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate,
@@ -244,11 +269,29 @@ class PatchNetworkClassifier(BaseEstimator):
         self.model_ = model
         self.n_bands_ = n_bands
         self.classes_ = np.arange(int(self.n_classes))
-        self.temperature_ = 1.0
+        self.temperature_, self.calibration_pixels_ = 1.0, 0
+        if val_ds is not None:
+            weights = np.ones(len(val))
+            if frequencies is not None:
+                held = np.bincount(y[val], minlength=int(self.n_classes)).astype(np.float64)
+                per_class = np.divide(np.asarray(frequencies, dtype=np.float64), held,
+                                      out=np.zeros_like(held), where=held > 0)
+                weights = per_class[y[val]]
+            used = len(np.unique(groups[val]))
+            if confirmed is not None:
+                keep = np.asarray(confirmed, dtype=bool)[val]
+                n_confirmed = len(np.unique(groups[val][keep]))
+                if n_confirmed >= MIN_CALIBRATION_PIXELS:
+                    weights, used = weights * keep, n_confirmed
+                else:
+                    log.info("only %d held-out pixels have confirmed labels; the temperature "
+                             "is fitted on all %d", n_confirmed, used)
+            self.temperature_ = fit_temperature(model, val_ds, weights=weights)
+            self.calibration_pixels_ = int(used)
         self.fcn_ = None
         return self
 
-    def fit_map(self, training, plan=None):
+    def fit_map(self, training):
         """Train densely on a whole labelled image (a ``csc.blocks.LabelledImage``): the
         network's fully convolutional form runs over blocks of the image, each output pixel
         scored against its own label (:mod:`csc.blocks`, :mod:`CSC_Application.dense`), then
@@ -266,10 +309,7 @@ class PatchNetworkClassifier(BaseEstimator):
         (Patch sampling normalised over a class-balanced sample of single patches instead.)
 
         The probabilities are then calibrated by temperature scaling on the validation cells
-        (``temperature_``, :func:`fit_temperature`).
-
-        ``plan`` (a ``csc.blocks.BlockPlan`` of ``training``) replaces the plan drawn from the
-        seed (to train on a chosen part of the blocks)."""
+        (``temperature_``, :func:`fit_temperature`)."""
         keras = load_keras()
         k = check_patch_size(self.patch_size)
         n_bands = int(self.n_bands or training.n_bands)
@@ -278,9 +318,8 @@ class PatchNetworkClassifier(BaseEstimator):
                                       f"{training.n_bands}")
         seed = int(self.random_state)
         strategy = setup_backend(seed=seed)
-        if plan is None:
-            plan = training.plan(validation_fraction=self.validation_fraction, seed=seed,
-                                 block=self.block)
+        plan = training.plan(validation_fraction=self.validation_fraction, seed=seed,
+                             block=self.block)
         with strategy.scope():
             dense = build_patch_network(k, n_bands, self.n_classes, l2=self.l2, seed=seed,
                                         dense=True)
@@ -328,7 +367,10 @@ class PatchNetworkClassifier(BaseEstimator):
         self.history_ = {key: [float(v) for v in values]
                          for key, values in history.history.items()}
         self.epochs_run_ = len(next(iter(self.history_.values()), []))
-        self.temperature_ = (fit_temperature(dense, val_ds) if val_ds is not None else 1.0)
+        self.temperature_, self.calibration_pixels_ = 1.0, 0
+        if val_ds is not None:
+            self.temperature_, self.calibration_pixels_ = self._dense_temperature(
+                dense, training, plan, val_ds, batch)
         names = training.schema.names
         self.plan_ = {
             "block": plan.block, "cell": plan.cell, "batch_pixels": batch,
@@ -337,12 +379,28 @@ class PatchNetworkClassifier(BaseEstimator):
             "training_pixels": {names[i]: int(n) for i, n in enumerate(plan.kept) if n},
             "validation_pixels": {names[i]: int(n) for i, n in enumerate(plan.val_pixels) if n},
             "labelled_pixels": {names[i]: int(n) for i, n in enumerate(plan.counts)},
-            "temperature": round(float(self.temperature_), 4)}
+            "temperature": round(float(self.temperature_), 4),
+            "calibration_pixels": int(self.calibration_pixels_)}
         self.model_ = model
         self.n_bands_ = n_bands
         self.classes_ = np.arange(int(self.n_classes))
         self.fcn_ = None
         return self
+
+    def _dense_temperature(self, dense, training, plan, val_ds, batch):
+        """(temperature, pixels it was fitted on) from the validation cells: their pixels
+        with confirmed labels at the tile size (when ``training.tile_size`` is set and at
+        least :data:`MIN_CALIBRATION_PIXELS` are), else all of them."""
+        distance = int(training.tile_size or 0)
+        if distance:
+            n_confirmed = confirmed_pixels(training, plan, distance=distance)
+            if n_confirmed >= MIN_CALIBRATION_PIXELS:
+                confirmed_ds = block_dataset(training, plan, halo=self.halo, which="val",
+                                             pixels_per_batch=batch, confirm=distance)
+                return fit_temperature(dense, confirmed_ds), n_confirmed
+            log.info("only %d validation pixels have confirmed labels; the temperature is "
+                     "fitted on all of them", n_confirmed)
+        return fit_temperature(dense, val_ds), int(plan.val_pixels.sum())
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -381,6 +439,8 @@ def _held_out_callback(calibration, val_ds):
             self.average = [np.array(keras.ops.convert_to_numpy(w)) for w in self.weights]
             self.steps = 0
             self.raw = None
+            self.norm = self.model.get_layer("batchnorm")
+            self.before = keras.Model(self.model.input, self.norm.input)   # the pre-norm part
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1
@@ -402,20 +462,18 @@ def _held_out_callback(calibration, val_ds):
                 self.raw = None
 
         def recalibrate(self):
-            norm = self.model.get_layer("batchnorm")
-            before = keras.Model(self.model.input, norm.input)
             total = squares = 0.0
             count = 0
             for i in range(min(len(calibration), NORM_BATCHES)):
                 x, _, _ = calibration[i]
-                z = np.asarray(before(x, training=False), dtype=np.float64)
+                z = np.asarray(self.before(x, training=False), dtype=np.float64)
                 z = z.reshape(-1, z.shape[-1])
                 total, squares, count = total + z.sum(0), squares + (z * z).sum(0), count + len(z)
             if count:
                 mean = total / count
-                norm.moving_mean.assign(mean.astype(np.float32))
-                norm.moving_variance.assign(np.maximum(squares / count - mean * mean,
-                                                       0.0).astype(np.float32))
+                self.norm.moving_mean.assign(mean.astype(np.float32))
+                variance = np.maximum(squares / count - mean * mean, 0.0)
+                self.norm.moving_variance.assign(variance.astype(np.float32))
 
         def on_epoch_end(self, epoch, logs=None):
             started = time.perf_counter()
@@ -451,29 +509,37 @@ def tempered(proba, temperature):
     return logits
 
 
-def fit_temperature(model, batches):
+def fit_temperature(model, batches, *, weights=None):
     """The temperature that minimises the negative log-likelihood of the labelled pixels of
-    ``batches`` (``(crops, targets, weights)``, weight > 0 = labelled) under ``model``'s
-    probabilities divided as logits (Guo et al. 2017, temperature scaling). The pixels count
-    at their natural frequency, not class-balanced: the confidence is to match how often the
-    map is right where it is used."""
+    ``batches`` under ``model``'s probabilities divided as logits (Guo et al. 2017,
+    temperature scaling). ``batches`` yields ``(crops, targets, weights)`` (dense: weight > 0
+    = labelled) or ``(patches, targets)`` (every sample labelled). The pixels count at their
+    natural frequency, not class-balanced: the confidence is to match how often the map is
+    right where it is used; ``weights`` (one per labelled pixel, in order) restores that
+    frequency for a class-balanced sample."""
     from scipy.optimize import minimize_scalar
 
     logp, targets = [], []
     for i in range(len(batches)):
-        x, y, w = batches[i]
+        x, y, *w = batches[i]
         proba = np.asarray(model(x, training=False), dtype=np.float64)
-        keep = w > 0
+        keep = w[0] > 0 if w else np.ones(np.shape(y), dtype=bool)
         logp.append(np.log(np.maximum(proba[keep], 1e-12)))
-        targets.append(y[keep])
+        targets.append(np.asarray(y)[keep])
     logp, targets = np.concatenate(logp), np.concatenate(targets)
     if len(targets) == 0:
         return 1.0
+    weights = (np.ones(len(targets)) if weights is None
+               else np.asarray(weights, dtype=np.float64))
+    if len(weights) != len(targets) or not weights.sum() > 0:
+        raise ValueError(f"{len(weights)} weights for {len(targets)} labelled pixels")
+    weights = weights / weights.sum()
 
     def nll(log_t):
         z = logp / np.exp(log_t)
         z -= z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), targets]))
+        return float(np.sum(weights * (np.log(np.exp(z).sum(axis=1))
+                                       - z[np.arange(len(z)), targets])))
 
     best = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded",
                            options={"xatol": 1e-3})

@@ -51,6 +51,7 @@ from csc.options import ClassifyOptions
 from csc.pipeline import SceneRun, run_scenes
 from csc.pixels import read_pixels
 from csc.polygons import FRONT_LAYER, MARGINS_LAYER
+from csc.sampling import confirmed
 from csc.scenes import find_scenes, open_scene
 from CSC_Application.despeckle import despeckle
 from CSC_Application.front import front_outputs
@@ -221,7 +222,7 @@ DENSE_SAMPLES = 30_000
 
 
 def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_class, seed,
-                    path, dense=False):
+                    path, dense=False, tile_size=0):
     """Train ``learner`` on the phase-one map of an in-memory ``image``; returns the record of
     the pixels it used (for ``run.json``).
 
@@ -229,13 +230,20 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     map (:mod:`csc.blocks`): each class on at most ``samples_per_class`` (default
     :data:`DENSE_SAMPLES`) unique labelled pixels, validated on held-out cells. Otherwise the
     neural learner trains on ``samples_per_class`` (default :data:`PATCH_SAMPLES`) balanced
-    patch centres per class, the smaller classes drawn again with replacement; LightGBM and
-    random forests on ``min(samples_per_class, its pixels)`` per class drawn without
-    replacement."""
+    patch centres per class, the smaller classes drawn again with replacement, and calibrates
+    its temperature on the held-out pixels weighted back to the map's class frequencies;
+    LightGBM and random forests on ``min(samples_per_class, its pixels)`` per class drawn
+    without replacement.
+
+    ``tile_size`` (the phase-one tile side) makes the neural learner fit its temperature on
+    the held-out pixels whose label the tile map confirms one tile away in all eight
+    directions (:func:`csc.sampling.confirmed`): the tile map is wrong mostly at its class
+    boundaries, and a temperature fitted on its errors leaves the map under-confident."""
     source = f"the phase-one map of {path}"
     if dense and hasattr(learner, "fit_map"):
         learner.fit_map(LabelledImage(image.data, image.valid, class_map, schema, scaling,
-                                      samples_per_class or DENSE_SAMPLES, source=source))
+                                      samples_per_class or DENSE_SAMPLES, source=source,
+                                      tile_size=int(tile_size or 0)))
         plan = dict(learner.plan_)
         absent = [name for name, n in plan["labelled_pixels"].items() if not n]
         if absent:
@@ -252,9 +260,20 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
                             path=path, fill=not trees)
     patches = PatchSet(image.data, sample.rows, sample.cols, schema.to_index(sample.labels),
                        patch_size=learner.patch_size, scaling=scaling, valid=image.valid)
-    learner.fit(patches, patches.labels)
+    if trees:
+        learner.fit(patches, patches.labels)
+    else:
+        learner.fit(patches, patches.labels,
+                    frequencies=[sample.counts.get(c, 0) for c in schema.ids],
+                    confirmed=(confirmed(class_map, sample.rows, sample.cols,
+                                         distance=tile_size) if tile_size else None))
+    calibration = {}
+    if hasattr(learner, "temperature_"):
+        calibration = {"temperature": round(float(learner.temperature_), 4),
+                       "calibration_pixels": int(learner.calibration_pixels_)}
     return {"training": ("sampled pixels, without replacement" if trees else
                          "sampled patches, balanced (smaller classes with replacement)"),
+            **calibration,
             "with_replacement": [schema.name_of(c) for c in sample.replaced],
             "per_class": {schema.name_of(c): n for c, n in sample.drawn.items() if n},
             "labelled_pixels": {schema.name_of(c): n for c, n in sample.counts.items()},
@@ -281,7 +300,7 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                                       scaling=card.scaling,
                                       samples_per_class=options.samples_per_class,
                                       seed=options.seed, path=opened.image,
-                                      dense=options.dense)
+                                      dense=options.dense, tile_size=card.tile_size)
         strip_rows = run.strip_rows(learner, strip_rows=options.strip_rows,
                                     whole_image=options.whole_image)
         csc_map, valid, *confidence = run.predict(learner, image, scaling=card.scaling,

@@ -12,9 +12,9 @@ import logging
 import numpy as np
 
 from csc.backend import load_keras
+from csc.blocks import reflect_index
 from csc.errors import PatchSizeError
 from csc.sampling import Sample, balanced_sample  # noqa: F401  (Sample: what this returns)
-from CSC_Application.fcn import reflect_index
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,13 @@
 """Per-pixel features for the LightGBM and random-forest baselines, vectorised.
 
 For every pixel: the scaled bands; normalised differences of the bands identified by role
-(NDWI green/NIR, NDVI NIR/red, NDSI green/SWIR when a SWIR band exists); and, for a window
-``K`` > 1, the local mean and standard deviation of every band over the K×K window centred on
-the pixel (:func:`scipy.ndimage.uniform_filter`) — a texture cue.
+(NDWI green/NIR, NDVI NIR/red, NDSI green/SWIR when a SWIR band exists); with
+``illumination``, in place of the bands, every band divided by the pixel's brightness (the mean
+of its bands) and the log of that brightness — the same information, split into band ratios,
+which shadow and sun angle change much less than the bands (shadowed snow differs from ice
+mostly in them), and an overall level; and, for a window ``K`` > 1, the local
+mean and standard deviation of every band over the K×K window centred on the pixel
+(:func:`scipy.ndimage.uniform_filter`) — a texture cue.
 
 Three entry points compute the same numbers, so a learner trained on sampled patches predicts
 consistently on strips of a whole image:
@@ -28,6 +32,8 @@ DEFAULT_ROLES = ("red", "green", "blue", "nir")
 NORMALISED_DIFFERENCES = (("ndwi", "green", "nir"), ("ndvi", "nir", "red"),
                           ("ndsi", "green", "swir"))
 _EPS = 1e-6
+#: Smallest brightness (scaled units) the illumination features divide by.
+MIN_BRIGHTNESS = 1e-3
 
 
 def default_roles(n_bands):
@@ -68,10 +74,12 @@ def _differences(roles):
             if a in where and b in where]
 
 
-def feature_names(roles, *, window=1):
+def feature_names(roles, *, window=1, illumination=False):
     """Names of the features :func:`pixel_features` returns, in order."""
     bands = [f"band{i + 1}" + (f"_{r}" if r else "") for i, r in enumerate(roles)]
-    names = list(bands) + [name for name, _, _ in _differences(roles)]
+    names = ([f"{b}_relative" for b in bands] + ["log_brightness"] if illumination
+             else list(bands))
+    names += [name for name, _, _ in _differences(roles)]
     if window > 1:
         names += [f"{b}_mean{window}" for b in bands] + [f"{b}_std{window}" for b in bands]
     return names
@@ -81,10 +89,14 @@ def _check_window(window):
     return PATCH_SIZE.check(window, label="the feature window")
 
 
-def _spectral(pixels, roles):
-    """Bands and normalised differences of (..., bands) pixels -> (..., B + D) float32."""
+def _spectral(pixels, roles, illumination=False):
+    """Bands (with ``illumination``: relative bands and log brightness) and normalised
+    differences of (..., bands) pixels -> (..., F) float32."""
     pixels = np.asarray(pixels, dtype=np.float32)
     out = [pixels]
+    if illumination:
+        brightness = np.maximum(pixels.mean(axis=-1, keepdims=True), MIN_BRIGHTNESS)
+        out = [pixels / brightness, np.log(brightness)]
     for _, a, b in _differences(roles):
         num = pixels[..., a] - pixels[..., b]
         den = pixels[..., a] + pixels[..., b]
@@ -98,7 +110,7 @@ def _check_bands(data, roles):
                         "were given; pass one role per band")
 
 
-def strip_features(padded, *, roles, window=1):
+def strip_features(padded, *, roles, window=1, illumination=False):
     """Features of the interior pixels of ``padded`` (rows + 2h, cols + 2h, bands), an array
     already padded by ``h = window // 2`` on every side -> (rows, cols, F) float32."""
     window = _check_window(window)
@@ -110,7 +122,7 @@ def strip_features(padded, *, roles, window=1):
         raise ValueError(f"a strip padded by {h} must be larger than {2 * h} pixels each way, "
                          f"got {padded.shape[:2]}")
     inner = padded[h:h + rows, h:h + cols]
-    spectral = _spectral(inner, roles)
+    spectral = _spectral(inner, roles, illumination)
     if window == 1:
         return spectral
     data = padded.astype(np.float64)
@@ -121,7 +133,7 @@ def strip_features(padded, *, roles, window=1):
     return np.concatenate([spectral, mean.astype(np.float32), std.astype(np.float32)], axis=-1)
 
 
-def pixel_features(image, *, roles, window=1):
+def pixel_features(image, *, roles, window=1, illumination=False):
     """Features of every pixel of ``image`` (rows, cols, bands), reflect-padded at the image
     borders -> (rows, cols, F) float32."""
     window = _check_window(window)
@@ -129,10 +141,10 @@ def pixel_features(image, *, roles, window=1):
     image = np.asarray(image)
     if h:
         image = np.pad(image, ((h, h), (h, h), (0, 0)), mode="reflect")
-    return strip_features(image, roles=roles, window=window)
+    return strip_features(image, roles=roles, window=window, illumination=illumination)
 
 
-def patch_features(patches, *, roles):
+def patch_features(patches, *, roles, illumination=False):
     """Features of the centre pixels of K×K patches ``(n, K, K, bands)`` -> (n, F) float32;
     equal to :func:`pixel_features` with ``window=K`` at those pixels."""
     patches = np.asarray(patches)
@@ -140,7 +152,7 @@ def patch_features(patches, *, roles):
         raise ValueError(f"patches must be (n, K, K, bands) with K odd, got {patches.shape}")
     _check_bands(patches, roles)
     k = patches.shape[1]
-    spectral = _spectral(patches[:, k // 2, k // 2], roles)
+    spectral = _spectral(patches[:, k // 2, k // 2], roles, illumination)
     if k == 1:
         return spectral
     data = patches.astype(np.float64)

@@ -11,7 +11,8 @@ Both follow the learner contract of :mod:`csc.learners` and register there, so
   columns of classes not seen in training are zeros.
 
 ``fit_features`` / ``predict_proba_features`` work on feature tables directly (the supervised
-baseline and the spectra benchmark use them).
+baseline and the spectra benchmark use them). ``illumination=True`` adds the illumination-robust
+features (relative bands, log brightness) of :mod:`baselines.features`.
 """
 import logging
 
@@ -71,7 +72,8 @@ class _PixelClassifier(BaseEstimator):
                 chunk = np.asarray(patches.pixels(index))[:, None, None, :]
             else:
                 chunk = patches.take(index)
-            parts.append(patch_features(chunk, roles=self.roles_))
+            parts.append(patch_features(chunk, roles=self.roles_,
+                                        illumination=bool(self.illumination)))
         features = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
         return self._fit_table(features, y)
 
@@ -118,7 +120,8 @@ class _PixelClassifier(BaseEstimator):
         if self.roles_ is None:
             raise ClassificationError(f"{type(self).__name__} was fitted on a feature table; "
                                       "predict with predict_proba_features")
-        features = strip_features(strip, roles=self.roles_, window=int(self.patch_size))
+        features = strip_features(strip, roles=self.roles_, window=int(self.patch_size),
+                                  illumination=bool(self.illumination))
         rows, cols, n_features = features.shape
         proba = self.predict_proba_features(features.reshape(-1, n_features))
         return proba.reshape(rows, cols, self.n_classes)
@@ -136,12 +139,13 @@ class LightGBMPixelClassifier(_PixelClassifier):
     name = "lightgbm"
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
-                 n_estimators=200, learning_rate=0.1, num_leaves=31, min_child_samples=20,
-                 n_jobs=2):
+                 illumination=False, n_estimators=200, learning_rate=0.1, num_leaves=31,
+                 min_child_samples=20, n_jobs=2):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
         self.band_roles = band_roles
+        self.illumination = illumination
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -164,11 +168,13 @@ class RandomForestPixelClassifier(_PixelClassifier):
     name = "rf"
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
-                 n_estimators=200, max_depth=None, min_samples_leaf=1, n_jobs=2):
+                 illumination=False, n_estimators=200, max_depth=None, min_samples_leaf=1,
+                 n_jobs=2):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
         self.band_roles = band_roles
+        self.illumination = illumination
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf

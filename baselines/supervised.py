@@ -70,8 +70,8 @@ class BaselineResult:
 
 
 def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
-                 samples_per_class=5000, window=5, bands=None, scale=None, offset=0.0,
-                 band_roles=None, seed=0, strip_rows=None, learner_options=None,
+                 samples_per_class=5000, window=5, illumination=False, bands=None, scale=None,
+                 offset=0.0, band_roles=None, seed=0, strip_rows=None, learner_options=None,
                  min_area=0.0, simplify=0.0, progress=False):
     """Train a baseline on the labelled images of ``train_dir`` and classify every image of
     ``test_dir``; returns a :class:`BaselineResult` (also written as ``baseline_summary.csv``).
@@ -79,7 +79,8 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     ``learner`` is ``lightgbm`` or ``rf``; ``window`` the odd feature window K; ``bands`` 1-based
     band indexes (default all); ``scale`` a number, ``percentile`` (fitted on the valid pixels
     of all training images, as ``csc tiles`` does) or None (from the data type); ``band_roles``
-    the role of each band read (default B4, B3, B2, B8 for four bands)."""
+    the role of each band read (default B4, B3, B2, B8 for four bands); ``illumination``
+    replaces the bands by the illumination-robust features of :mod:`baselines.features`."""
     if learner not in LEARNERS:
         raise ClassificationError(f"unknown baseline learner {learner!r}; choose "
                                   f"{' or '.join(LEARNERS)}")
@@ -96,9 +97,10 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     scaling = resolve_scaling(scale, offset=offset, sample=sample,
                               dtypes={o.info.dtype for o in opened_train + opened_test})
     model = make_baseline(learner, patch_size=window, n_classes=schema.n_classes,
-                          random_state=seed, band_roles=roles, **(learner_options or {}))
+                          random_state=seed, band_roles=roles, illumination=bool(illumination),
+                          **(learner_options or {}))
     n_features = len(patch_features(np.zeros((1, window, window, len(bands)), np.float32),
-                                    roles=roles)[0])
+                                    roles=roles, illumination=bool(illumination))[0])
 
     def rows_for(opened):
         return strip_rows or auto_strip_rows(opened.info.width, n_bands=len(bands),
@@ -119,7 +121,8 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
             continue
         features.append(sample_features(
             opened.image, r, c, bands=bands, scaling=scaling, window=window,
-            features=lambda patches: patch_features(patches, roles=roles),
+            features=lambda patches: patch_features(patches, roles=roles,
+                                                    illumination=bool(illumination)),
             strip_rows=rows_for(opened)))
         targets.append(schema.to_index(y))
     log.info("baseline %s: %d training pixels from %d image(s) (%s)", learner,
@@ -145,7 +148,8 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     summary = pd.DataFrame([o.result for o in outcomes], columns=SUMMARY_COLUMNS)
     write_csv(out_dir / "baseline_summary.csv", summary)
     write_json(out_dir / "baseline_run.json", {
-        "learner": learner, "window": window, "bands": list(bands), "band_roles": list(roles),
+        "learner": learner, "window": window, "illumination": bool(illumination),
+        "bands": list(bands), "band_roles": list(roles),
         "scaling": scaling.to_dict(), "samples_per_class": samples_per_class,
         "drawn": {schema.name_of(c): n for c, n in picks.drawn.items()}, "seed": seed,
         "params": model.get_params(), "train_images": [str(s.image) for s in train],

@@ -58,7 +58,7 @@ def balanced_index(y, *, per_class, rng):
     return rng.permutation(np.concatenate(parts))
 
 
-def learners(quick, seed):
+def learners(quick, seed, illumination=False):
     from baselines.learners import LightGBMPixelClassifier, RandomForestPixelClassifier
     from CSC_Application.learners import PatchNetworkClassifier
     from csc.backend import quiet_tensorflow
@@ -68,9 +68,11 @@ def learners(quick, seed):
     trees = 100 if quick else 300
     return {
         "lightgbm": LightGBMPixelClassifier(patch_size=1, n_classes=SCHEMA.n_classes,
-                                            random_state=seed, n_estimators=trees),
+                                            random_state=seed, n_estimators=trees,
+                                            illumination=illumination),
         "rf": RandomForestPixelClassifier(patch_size=1, n_classes=SCHEMA.n_classes,
-                                          random_state=seed, n_estimators=trees),
+                                          random_state=seed, n_estimators=trees,
+                                          illumination=illumination),
         "mlp": PatchNetworkClassifier(patch_size=1, n_classes=SCHEMA.n_classes,
                                       random_state=seed, n_bands=len(BANDS),
                                       epochs=30 if quick else 300, patience=10,
@@ -78,7 +80,7 @@ def learners(quick, seed):
     }
 
 
-def run(data, *, quick=False, seed=0, per_class=3000):
+def run(data, *, quick=False, seed=0, per_class=3000, illumination=False, mlp=True):
     """One row per (test site, learner): macro F1, accuracy and per-class F1."""
     from CSC_Application.sampling import PatchSet
 
@@ -95,7 +97,9 @@ def run(data, *, quick=False, seed=0, per_class=3000):
                            y_train[pick], patch_size=1, scaling=scaling)
         strip = scaling.apply(test[BANDS].to_numpy(np.float32)[:, None, :])
         truth = test["class"].to_numpy().astype(np.uint8)
-        for name, learner in learners(quick, seed).items():
+        for name, learner in learners(quick, seed, illumination).items():
+            if name == "mlp" and not mlp:
+                continue
             start = time.perf_counter()
             learner.fit(patches, y_train[pick])
             proba = learner.predict_proba(strip)[:, 0]
@@ -125,6 +129,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer trees and epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--illumination", action="store_true",
+                        help="add the illumination-robust features to the trees' bands and "
+                             "normalised differences")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_output" /
                         "spectra_baselines.csv")
     args = parser.parse_args(argv)
@@ -134,7 +141,7 @@ def main(argv=None):
         return 0
     data = pd.read_csv(args.data)
     print(f"{len(data)} points, bands {', '.join(BANDS)}; train on two sites, test on the third")
-    table = run(data, quick=args.quick, seed=args.seed)
+    table = run(data, quick=args.quick, seed=args.seed, illumination=args.illumination)
     from csc.files import write_csv
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -304,7 +304,9 @@ class LabelledImage:
     mask (or an all-True broadcast view); ``class_map``: (rows, cols) uint8 class ids of
     ``schema``, 0 = not to be used; ``scaling``: a ``csc.scaling.Scaling``;
     ``samples_per_class``: the cap on unique labelled pixels per class; ``source``: what the
-    class map is, for messages."""
+    class map is, for messages; ``tile_size``: the tile side of a phase-one tile map (0: not a
+    tile map), the distance at which its labels count as confirmed for calibration
+    (:func:`csc.sampling.confirmed`)."""
 
     data: np.ndarray
     valid: np.ndarray
@@ -313,6 +315,7 @@ class LabelledImage:
     scaling: object
     samples_per_class: int
     source: str = "the class map"
+    tile_size: int = 0
 
     def __post_init__(self):
         if self.class_map.shape != self.data.shape[:2]:

@@ -315,6 +315,10 @@ BASELINE = OptionTable(
            help="Labelled training pixels drawn per class."),
     Option("window", "int", default=5, odd=True, error=PatchSizeError,
            help="Odd window (pixels) of the local mean/std texture features."),
+    Option("illumination", "bool", default=False,
+           help="Illumination-robust features: each band divided by the pixel's brightness, "
+                "and the log brightness, in place of the bands (shadowed snow differs from "
+                "ice mostly in band ratios)."),
     Option("strip_rows", "int", default=None, low=1, auto=True,
            help="Rows classified at a time (default: from the memory budget)."),
     *(dataclasses.replace(CLASSIFY[name], column=None) for name in ("min_area", "simplify")),

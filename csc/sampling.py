@@ -147,3 +147,28 @@ def balanced_sample(class_maps, *, schema, samples_per_class, seed=0, fill=False
                  replaced, target)
     return Sample(rows=positions // widths, cols=positions % widths, labels=labels, maps=maps,
                   counts=counts, drawn=drawn, absent=absent, replaced=replaced)
+
+
+#: The eight directions in which :func:`confirmed` looks.
+_DIRECTIONS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
+
+
+def confirmed(class_map, rows, cols, *, distance):
+    """Whether the labels of pixels ``(rows, cols)`` (arrays of any one shape) are confirmed:
+    the class map holds the same class ``distance`` pixels away in all eight directions
+    (clipped at the image edge), so the pixel lies inside a region of its label rather than
+    at a boundary. A phase-one tile map is wrong mostly next to its class boundaries (a tile
+    holds one class, the ground several); with ``distance`` its tile size, its confirmed
+    pixels are those with at least one agreeing tile all round. Unlabelled pixels (0) are
+    never confirmed."""
+    class_map = np.asarray(class_map)
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    height, width = class_map.shape
+    own = class_map[rows, cols]
+    ok = own != 0
+    d = int(distance)
+    for dr, dc in _DIRECTIONS:
+        r = np.clip(rows + dr * d, 0, height - 1)
+        c = np.clip(cols + dc * d, 0, width - 1)
+        ok &= class_map[r, c] == own
+    return ok

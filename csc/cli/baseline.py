@@ -10,7 +10,7 @@ from csc.options import (BASELINE, bands_option, classes_option, offset_option, 
 @click.argument("test_dir", type=click.Path(exists=True))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Output folder.")
-@BASELINE.click_options(names=("learner", "samples_per_class", "window"))
+@BASELINE.click_options(names=("learner", "samples_per_class", "window", "illumination"))
 @bands_option
 @scale_option
 @offset_option
@@ -20,8 +20,9 @@ from csc.options import (BASELINE, bands_option, classes_option, offset_option, 
 @classes_option
 @seed_option
 @BASELINE.click_options(names=("strip_rows", "min_area", "simplify"))
-def baseline_command(train_dir, test_dir, out_dir, learner, samples_per_class, window, bands,
-                     scale, offset, band_roles, schema, seed, strip_rows, min_area, simplify):
+def baseline_command(train_dir, test_dir, out_dir, learner, samples_per_class, window,
+                     illumination, bands, scale, offset, band_roles, schema, seed, strip_rows,
+                     min_area, simplify):
     """Supervised pixel baseline: train LightGBM or a random forest on the SCLS_ labels of the
     images in TRAIN_DIR and classify every image in TEST_DIR.
 
@@ -32,7 +33,8 @@ def baseline_command(train_dir, test_dir, out_dir, learner, samples_per_class, w
 
     result = run_baseline(train_dir, test_dir, out_dir=out_dir, schema=schema,
                           learner=learner, samples_per_class=samples_per_class,
-                          window=window, bands=bands, scale=scale, offset=offset,
+                          window=window, illumination=illumination, bands=bands,
+                          scale=scale, offset=offset,
                           band_roles=band_roles, seed=seed, strip_rows=strip_rows,
                           min_area=min_area, simplify=simplify, progress=True)
     click.echo(result.summary())

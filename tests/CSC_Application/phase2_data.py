@@ -4,6 +4,9 @@ The phase-one model is a standard-layer Keras tile classifier with hand-set weig
 average of the tile's bands, then a nearest-class-mean softmax), saved with its sidecar like a
 trained one: phase one then labels each tile by its dominant class, deterministically and in
 milliseconds, so the tests exercise phase two on a realistic blocky tile map."""
+import hashlib
+import json
+
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
@@ -77,3 +80,14 @@ def save_model(path, keras_model, schema=SCHEMA, *, tile=TILE, bands=BANDS):
     ModelCard(tile_size=tile, bands=tuple(range(1, bands + 1)), scaling=Scaling.fixed(10000),
               schema=schema).save(path)
     return path
+
+
+def manifest_matches_folder(out, stem):
+    """``<stem>_run.json``, checked against the folder: every file in it is listed, with its
+    hash, and nothing else is there."""
+    info = json.loads((out / f"{stem}_run.json").read_text())
+    listed = {entry["name"]: entry for entry in info["outputs"]}
+    assert set(listed) | {f"{stem}_run.json"} == {p.name for p in out.iterdir()}
+    for name, entry in listed.items():
+        assert entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
+    return info

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from CSC_Application.fcn import fully_convolutional, predict_blocks, reflect_index
+from CSC_Application.fcn import fully_convolutional, predict_blocks
 from CSC_Application.learners import PatchNetworkClassifier, build_patch_network
+from csc.blocks import reflect_index
 from csc.classes import ClassInfo, ClassSchema
 from csc.errors import ModelError
 from csc.pixels import predict_scene

@@ -1,6 +1,5 @@
 """The GIS outputs of a scene run: the class map as a COG with named categories and
 ``<stem>_classes.gpkg`` with its layers, from ``csc classify`` and ``csc baseline``."""
-import hashlib
 import json
 import types
 
@@ -14,7 +13,8 @@ from rasterio.features import rasterize
 from CSC_Application.run import classify_path
 from csc.classes import ClassInfo, ClassSchema
 from csc.rasters import read_category_names, write_image
-from phase2_data import UTM, nearest_mean_model, save_model, wavy_labels, write_scene
+from phase2_data import (UTM, manifest_matches_folder, nearest_mean_model, save_model,
+                         wavy_labels, write_scene)
 
 ROLES = ClassSchema(classes=(ClassInfo(1, "open water", "#08306b", "ocean"),
                              ClassInfo(2, "glacier ice", "#41b6c4", "glacier"),
@@ -28,16 +28,6 @@ PIXEL_M2 = 40.0 * 40.0
 def roles_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("roles") / "fjord.keras"
     return save_model(path, nearest_mean_model(ROLES), ROLES)
-
-
-def _listed(out, stem):
-    """The manifest's outputs, checked against the folder (every file listed, hashes equal)."""
-    info = json.loads((out / f"{stem}_run.json").read_text())
-    listed = {entry["name"]: entry for entry in info["outputs"]}
-    assert set(listed) | {f"{stem}_run.json"} == {p.name for p in out.iterdir()}
-    for name, entry in listed.items():
-        assert entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
-    return info
 
 
 def _map(path):
@@ -64,7 +54,8 @@ def fjord(tmp_path_factory, roles_model):
     options = ClassifyOptions(patch_size=1, samples_per_class=300, epochs=2, patience=3,
                               batch_size=32, despeckle=1, front=True, seed=0)
     classify_path(path, roles_model, tmp / "out", options)
-    return types.SimpleNamespace(input=path, out=tmp / "out", info=_listed(tmp / "out", "fjord"))
+    return types.SimpleNamespace(input=path, out=tmp / "out",
+                                 info=manifest_matches_folder(tmp / "out", "fjord"))
 
 
 def test_outputs_include_the_gpkg_and_the_category_sidecar(fjord):
@@ -139,7 +130,7 @@ def test_rerun_without_front_and_with_min_area(fjord, roles_model, tmp_path):
                               batch_size=32, despeckle=0, front=False, seed=0,
                               min_area=20 * PIXEL_M2, simplify=40.0)
     classify_path(fjord.input, roles_model, out, options)
-    info = _listed(out, "fjord")
+    info = manifest_matches_folder(out, "fjord")
     assert not any(p.name.startswith("fjord_front") for p in out.iterdir())
     path = out / "fjord_classes.gpkg"
     assert [name for name, _ in pyogrio.list_layers(path)] == ["classes"]

@@ -180,3 +180,44 @@ def test_dense_training_is_seeded():
     b, pred_b, _, _ = _fit_map(3, seed=2, epochs=2)
     np.testing.assert_array_equal(pred_a, pred_b)
     assert a.history_ == b.history_
+
+
+def test_patch_split_holds_out_whole_pixels():
+    from CSC_Application.learners import _split
+
+    rng = np.random.default_rng(0)
+    pixel = rng.integers(0, 50, size=400)              # 400 draws of 50 pixels, repeats
+    train, val = _split(len(pixel), 0.2, np.random.default_rng(1), groups=pixel)
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(400))
+    assert not set(pixel[train]) & set(pixel[val])       # no pixel on both sides
+    assert len(set(pixel[val])) == round(0.2 * len(set(pixel)))
+
+
+def _overconfident(n, *, right, seed=0):
+    """Probabilities of 0.95 for class 0 on ``n`` samples of which a fraction ``right`` is class
+    0 (the rest class 1), as a callable model."""
+    y = (np.random.default_rng(seed).random(n) >= right).astype(np.int64)
+    proba = np.tile(np.array([0.95, 0.05], dtype=np.float32), (n, 1))
+    return (lambda x, training=False: proba[x]), [(np.arange(n), y)], y
+
+
+def test_temperature_softens_an_overconfident_model():
+    from CSC_Application.learners import fit_temperature, tempered
+
+    model, batches, y = _overconfident(4000, right=0.7)
+    t = fit_temperature(model, batches)
+    assert t > 1.0
+    calibrated = tempered(model(np.arange(1))[:1].copy(), t)[0, 0]
+    assert calibrated == pytest.approx(0.7, abs=0.02)   # the confidence matches the accuracy
+
+
+def test_temperature_weights_count_like_repeated_pixels():
+    from CSC_Application.learners import fit_temperature
+
+    model, batches, y = _overconfident(3000, right=0.6, seed=2)
+    w = np.where(y == 0, 3.0, 1.0)                       # class 0 three times as frequent
+    weighted = fit_temperature(model, batches, weights=w)
+    repeated_index = np.concatenate([np.arange(3000)] + [np.flatnonzero(y == 0)] * 2)
+    repeated = fit_temperature(model, [(repeated_index, y[repeated_index])])
+    assert weighted == pytest.approx(repeated, rel=2e-3)
+    assert weighted < fit_temperature(model, batches)    # more right answers: sharper

@@ -16,8 +16,8 @@ from CSC_Application.run import SUMMARY_COLUMNS, ClassifyOptions, classify_path
 from csc.classes import ClassInfo, ClassSchema
 from csc.errors import (BandError, ClassificationError, LabelMismatchError, ModelError,
                         OptionError, OutputError, PatchSizeError)
-from phase2_data import (SCHEMA, image_for, nearest_mean_model, save_model, wavy_labels,
-                         write_scene)
+from phase2_data import (SCHEMA, image_for, manifest_matches_folder, nearest_mean_model,
+                         save_model, wavy_labels, write_scene)
 
 SHAPE = (64, 96)
 
@@ -350,28 +350,17 @@ def test_label_raster_of_another_size(tmp_path, phase_one, options):
 FJORD_TRANSFORM = Affine(40, 0, 500000, 0, -40, 7400000)   # 40 m pixels: the ocean is > 1 km²
 
 
-def _manifest_matches_folder(out, stem):
-    import hashlib
-
-    info = json.loads((out / f"{stem}_run.json").read_text())
-    listed = {entry["name"]: entry for entry in info["outputs"]}
-    assert set(listed) | {f"{stem}_run.json"} == {p.name for p in out.iterdir()}
-    for name, entry in listed.items():
-        assert entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
-    return info
-
-
 def test_rerun_without_front_removes_the_front_outputs(tmp_path, roles_model, options):
     path = write_scene(tmp_path / "in", "fjord", wavy_labels((96, 96)), schema=ROLES,
                        transform=FJORD_TRANSFORM)
     out = tmp_path / "out"
     classify_path(path, roles_model, out, options(patch_size=1, epochs=2, front=True))
-    first = _manifest_matches_folder(out, "fjord")
+    first = manifest_matches_folder(out, "fjord")
     assert first["front"]["front_found"] is True
     assert {"fjord_front.geojson", "fjord_front.json"} <= {p.name for p in out.iterdir()}
     assert first["front"]["files"]["geojson"] == str(out / "fjord_front.geojson")
     classify_path(path, roles_model, out, options(patch_size=1, epochs=2, front=False))
-    second = _manifest_matches_folder(out, "fjord")
+    second = manifest_matches_folder(out, "fjord")
     assert second["front"] is None
     assert not any(p.name.startswith("fjord_front") for p in out.iterdir())
 
@@ -413,7 +402,7 @@ def test_sigkill_mid_commit_then_rerun_gives_one_complete_set(tmp_path, roles_mo
     # at the default verbosity stderr holds only the project's own lines, no TensorFlow noise
     for line in done.stderr.splitlines():
         assert line.startswith(("WARNING CSC_Application", "WARNING csc", "ERROR")), line
-    before = _manifest_matches_folder(out, "fjord")
+    before = manifest_matches_folder(out, "fjord")
     killed = subprocess.run([sys.executable, "-c", KILL_AT_COMMIT, *args, "--no-front",
                              "--seed", "1"], env=env, capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr
@@ -422,7 +411,7 @@ def test_sigkill_mid_commit_then_rerun_gives_one_complete_set(tmp_path, roles_mo
     again = subprocess.run([sys.executable, "-m", "csc", *args, "--no-front", "--seed", "1"],
                            env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    after = _manifest_matches_folder(out, "fjord")       # one complete set, nothing stale
+    after = manifest_matches_folder(out, "fjord")       # one complete set, nothing stale
     assert after["options"]["seed"] == 1 and after["front"] is None
     assert before["options"]["seed"] == 0
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
@@ -483,6 +472,48 @@ def test_calibration_is_reported_on_labelled_pixels(run):
     assert info["confidence"]["ece"]["pixels"] == 6044
     assert 0.0 < info["samples"]["temperature"] < 20.0
     assert (run.out / "CSC_scene_k3_reliability.png").stat().st_size > 1000
+
+
+def test_patch_training_calibrates_on_held_out_pixels(tmp_path, phase_one, options):
+    path = write_scene(tmp_path / "in", "s", wavy_labels(SHAPE))
+    classify_path(path, phase_one, tmp_path / "out", options())
+    samples = json.loads((tmp_path / "out" / "s_run.json").read_text())["samples"]
+    assert samples["training"].startswith("sampled patches")
+    assert 0.0 < samples["temperature"] < 20.0 and samples["temperature"] != 1.0
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_temperature_on_confirmed_labels_calibrates_against_the_truth(tmp_path, phase_one,
+                                                                      dense):
+    """Phase one errs along its class boundaries (a tile holds one class, the ground two):
+    a temperature fitted on every held-out pixel learns those errors and leaves the map
+    under-confident; fitted on pixels whose label the tile map confirms one tile away all
+    round, the confidence matches how often the map is right."""
+    from CSC_Application.learners import make_learner
+    from CSC_Application.run import PhaseOne, TileMapLabels, train_phase_two
+    from csc.metrics import calibration
+    from csc.pixels import predict_scene, read_pixels
+
+    labels = wavy_labels((192, 288))
+    path = write_scene(tmp_path, "s", labels)
+    model = PhaseOne.of(phase_one)
+    card = model.card
+    image = read_pixels(path, bands=card.bands)
+    tile_map = TileMapLabels(model).class_map(image)
+    ece = {}
+    for tile_size in (0, card.tile_size):
+        learner = make_learner("nn", patch_size=1, n_bands=card.n_bands,
+                               n_classes=SCHEMA.n_classes, seed=0, epochs=6, batch_size=256)
+        record = train_phase_two(learner, image, tile_map, schema=SCHEMA, scaling=card.scaling,
+                                 samples_per_class=3000, seed=0, path=path, dense=dense,
+                                 tile_size=tile_size)
+        pred, valid, confidence = predict_scene(learner, image, bands=card.bands,
+                                                scaling=card.scaling, schema=SCHEMA,
+                                                confidence=True)
+        ece[tile_size] = calibration(labels, pred, confidence, valid=valid)["ece"]
+        assert record["calibration_pixels"] > 0
+    assert ece[card.tile_size] < 0.05
+    assert ece[card.tile_size] < ece[0] - 0.02
 
 
 def test_no_confidence_leaves_the_confidence_outputs_out(tmp_path, phase_one, options):

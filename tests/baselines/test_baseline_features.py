@@ -15,13 +15,15 @@ def all_patches(image, k):
     return np.moveaxis(view, 2, -1).reshape(-1, k, k, image.shape[-1])
 
 
+@pytest.mark.parametrize("illumination", [False, True])
 @pytest.mark.parametrize("k", [1, 3, 5, 7])
-def test_patch_features_equal_whole_image_features_everywhere(k):
+def test_patch_features_equal_whole_image_features_everywhere(k, illumination):
     image = np.random.default_rng(k).random((17, 23, 4)).astype(np.float32)
     roles = default_roles(4)
-    full = pixel_features(image, roles=roles, window=k)
-    from_patches = patch_features(all_patches(image, k), roles=roles)
-    assert full.shape == (17, 23, len(feature_names(roles, window=k)))
+    full = pixel_features(image, roles=roles, window=k, illumination=illumination)
+    from_patches = patch_features(all_patches(image, k), roles=roles, illumination=illumination)
+    assert full.shape == (17, 23, len(feature_names(roles, window=k,
+                                                    illumination=illumination)))
     np.testing.assert_allclose(from_patches, full.reshape(-1, full.shape[-1]), atol=1e-5)
 
 
@@ -77,3 +79,26 @@ def test_bad_band_roles_are_explained(text, match):
 def test_even_window_is_refused():
     with pytest.raises(PatchSizeError, match="the feature window must be an odd whole number ≥ 1"):
         pixel_features(np.zeros((5, 5, 4)), roles=default_roles(4), window=4)
+
+
+def test_illumination_features_do_not_change_in_shadow():
+    sunlit = np.array([[[0.30, 0.50, 0.60, 0.40]]], np.float32)    # red, green, blue, nir
+    shadowed = sunlit * 0.25                     # the same surface under a quarter of the light
+    roles = default_roles(4)
+    names = feature_names(roles, illumination=True)
+    a = pixel_features(sunlit, roles=roles, illumination=True)[0, 0]
+    b = pixel_features(shadowed, roles=roles, illumination=True)[0, 0]
+    assert names[:5] == ["band1_red_relative", "band2_green_relative", "band3_blue_relative",
+                         "band4_nir_relative", "log_brightness"]
+    np.testing.assert_allclose(a[:4], sunlit[0, 0] / 0.45, rtol=1e-6)    # bands / their mean
+    np.testing.assert_allclose(a[:4], b[:4], rtol=1e-5)                  # ratios: unchanged
+    assert a[4] - b[4] == pytest.approx(np.log(4.0), rel=1e-5)          # only the level moves
+    np.testing.assert_allclose(a[5:], b[5:], rtol=1e-5)                  # NDWI, NDVI unchanged
+    raw = pixel_features(sunlit, roles=roles)[0, 0]
+    assert len(raw) == len(a) - 1 and not np.allclose(raw[:4], b[:4])    # the bands do change
+
+
+def test_illumination_features_survive_dark_and_negative_pixels():
+    image = np.array([[[0.0, 0.0, 0.0, 0.0], [-0.01, 0.0, 0.005, 0.0]]], np.float32)
+    features = pixel_features(image, roles=default_roles(4), illumination=True)
+    assert np.isfinite(features).all()

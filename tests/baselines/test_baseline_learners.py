@@ -154,3 +154,30 @@ def test_unknown_learner_name_is_explained():
 def test_predicting_before_fitting_is_explained():
     with pytest.raises(ClassificationError, match="not fitted"):
         LightGBMPixelClassifier(patch_size=1, n_classes=3).predict_proba(np.zeros((4, 4, 4)))
+
+
+@pytest.mark.parametrize("cls", [LightGBMPixelClassifier, RandomForestPixelClassifier])
+def test_illumination_features_carry_sunlit_training_into_shadow(cls):
+    """Three surfaces that differ only in how blue they are relative to their brightness
+    (NDWI and NDVI are 0 for all of them), trained in sunlight and tested in deep shadow: the
+    relative bands carry over, the raw bands do not."""
+    rng = np.random.default_rng(0)
+    shape = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.4, 1.0], [1.0, 1.0, 0.6, 1.0]])
+
+    def pixels(n, light):
+        y = rng.integers(0, 3, n)
+        level = rng.uniform(*light, size=(n, 1))
+        x = shape[y] * level * rng.normal(1.0, 0.02, (n, 4))
+        return (x * 10000).astype(np.uint16)[None], y
+
+    train, y = pixels(1500, (0.3, 0.9))
+    test, truth = pixels(600, (0.04, 0.12))
+    patches = PatchSet(train, np.zeros(len(y), int), np.arange(len(y)), y, patch_size=1,
+                       scaling=SCALING)
+    accuracy = {}
+    for illumination in (False, True):
+        learner = cls(patch_size=1, n_classes=3, illumination=illumination, **FAST)
+        pred = learner.fit(patches, y).predict(SCALING.apply(test))[0]
+        accuracy[illumination] = float(np.mean(pred == truth))
+    assert accuracy[True] > 0.95
+    assert accuracy[False] < 0.7

@@ -94,6 +94,34 @@ def test_cli_baseline_writes_maps_reports_and_summary(folders, learner):
     assert json.loads(str(pixels["schema"]))["name"] == "glacier"
 
 
+def test_illumination_features_classify_a_shadowed_scene(tmp_path):
+    """Trained on sunlit scenes, tested on the same ground in shade (every band × 0.3): with
+    ``--illumination`` the band ratios carry over; the raw bands do not."""
+    train, test = tmp_path / "train", tmp_path / "test"
+    labels = block_labels((60, 90), 3)
+    rng = np.random.default_rng(0)
+    shape = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.5, 1.0], [1.0, 1.0, 0.6, 1.0]])
+    for folder, stem, light in ((train, "a", (0.5, 1.0)), (test, "c", (0.1, 0.2))):
+        folder.mkdir()
+        level = rng.uniform(*light, size=labels.shape + (1,))
+        image = 6000 * shape[labels - 1] * level * rng.normal(1, 0.02, labels.shape + (4,))
+        write_image(folder / f"{stem}.tif", image.astype(np.uint16), crs=UTM_24N,
+                    transform=TRANSFORM)
+        write_class_raster(folder / f"SCLS_{stem}.tif", labels, schema=GLACIER, crs=UTM_24N,
+                           transform=TRANSFORM)
+    f1 = {}
+    for flag in ("--illumination", "--no-illumination"):
+        out = tmp_path / flag
+        result = CliRunner().invoke(cli, ["baseline", str(train), str(test), "--out", str(out),
+                                          "--samples-per-class", "300", "--window", "1", flag])
+        assert result.exit_code == 0, result.output
+        info = json.loads((out / "baseline_run.json").read_text())
+        assert info["illumination"] is (flag == "--illumination")
+        f1[flag] = pd.read_csv(out / "baseline_summary.csv").loc[0, "macro_f1"]
+    assert f1["--illumination"] >= 0.95
+    assert f1["--no-illumination"] < 0.7
+
+
 def test_results_do_not_depend_on_the_strip_height(folders):
     train, test, out = folders
     maps = []
