@@ -78,16 +78,3 @@ def block_confirmed(class_map, origins, *, block, distance):
     return inside & confirmed(class_map, np.minimum(r, height - 1), np.minimum(c, width - 1),
                               distance=distance)
 
-
-def confirmed_pixels(training, plan, *, distance):
-    """Labelled pixels of the validation cells of ``plan`` whose label is confirmed at
-    ``distance`` (the pixels :func:`block_dataset` with ``confirm`` weighs)."""
-    total = 0
-    step = 256
-    for start in range(0, len(plan.val), step):
-        origins = plan.val[start:start + step]
-        _, w = block_targets(training.class_map, origins, block=plan.cell, lut=training.lut,
-                             weights=plan.val_weights)
-        total += int(np.count_nonzero((w > 0) & block_confirmed(
-            training.class_map, origins, block=plan.cell, distance=distance)))
-    return total

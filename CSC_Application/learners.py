@@ -15,7 +15,7 @@ from csc.backend import load_keras, setup_backend
 from csc.errors import ClassificationError, PatchSizeError
 from csc.learners import make_learner, register_learner
 from csc.options import check_patch_size
-from CSC_Application.dense import block_dataset, confirmed_pixels
+from CSC_Application.dense import block_dataset
 from CSC_Application.fcn import fully_convolutional, predict_blocks
 from CSC_Application.sampling import patch_dataset
 
@@ -141,14 +141,10 @@ def patch_weights(dense_model, patch_model):
     return patch_model
 
 
-def _split(n, fraction, rng, groups=None):
-    """Shuffled (train, validation) index arrays with ``fraction`` of ``n`` held out. With
-    ``groups`` (one key per sample, e.g. its pixel) whole groups are held out, so a sample
-    drawn twice never sits on both sides."""
-    if groups is None:
-        order = rng.permutation(n)
-        n_val = min(max(int(round(n * fraction)), 1), n - 1) if n > 1 and fraction > 0 else 0
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
+def _split(groups, fraction, rng):
+    """Shuffled (train, validation) index arrays of the samples, with ``fraction`` of the
+    ``groups`` (one key per sample, e.g. its pixel) held out whole, so a sample drawn twice
+    never sits on both sides."""
     keys, inverse = np.unique(np.asarray(groups), return_inverse=True)
     held = np.zeros(len(keys), dtype=bool)
     if len(keys) > 1 and fraction > 0:
@@ -238,7 +234,7 @@ class PatchNetworkClassifier(BaseEstimator):
         # whole pixels are held out: one drawn twice (smaller classes are drawn with
         # replacement) is never both trained on and validated on
         groups = patches.rows * (int(patches.cols.max(initial=0)) + 1) + patches.cols
-        train, val = _split(len(y), self.validation_fraction, rng, groups=groups)
+        train, val = _split(groups, self.validation_fraction, rng)
         model = build_patch_network(k, n_bands, self.n_classes, l2=self.l2,
                                     seed=int(self.random_state))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate,
@@ -393,14 +389,15 @@ class PatchNetworkClassifier(BaseEstimator):
         least :data:`MIN_CALIBRATION_PIXELS` are), else all of them."""
         distance = int(training.tile_size or 0)
         if distance:
-            n_confirmed = confirmed_pixels(training, plan, distance=distance)
-            if n_confirmed >= MIN_CALIBRATION_PIXELS:
-                confirmed_ds = block_dataset(training, plan, halo=self.halo, which="val",
-                                             pixels_per_batch=batch, confirm=distance)
-                return fit_temperature(dense, confirmed_ds), n_confirmed
+            logp, targets = held_out_log_proba(dense, block_dataset(
+                training, plan, halo=self.halo, which="val", pixels_per_batch=batch,
+                confirm=distance))
+            if len(targets) >= MIN_CALIBRATION_PIXELS:
+                return temperature_of(logp, targets), len(targets)
             log.info("only %d validation pixels have confirmed labels; the temperature is "
-                     "fitted on all of them", n_confirmed)
-        return fit_temperature(dense, val_ds), int(plan.val_pixels.sum())
+                     "fitted on all of them", len(targets))
+        logp, targets = held_out_log_proba(dense, val_ds)
+        return temperature_of(logp, targets), len(targets)
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -512,13 +509,17 @@ def tempered(proba, temperature):
 def fit_temperature(model, batches, *, weights=None):
     """The temperature that minimises the negative log-likelihood of the labelled pixels of
     ``batches`` under ``model``'s probabilities divided as logits (Guo et al. 2017,
-    temperature scaling). ``batches`` yields ``(crops, targets, weights)`` (dense: weight > 0
-    = labelled) or ``(patches, targets)`` (every sample labelled). The pixels count at their
-    natural frequency, not class-balanced: the confidence is to match how often the map is
-    right where it is used; ``weights`` (one per labelled pixel, in order) restores that
-    frequency for a class-balanced sample."""
-    from scipy.optimize import minimize_scalar
+    temperature scaling): :func:`temperature_of` the :func:`held_out_log_proba`. The pixels
+    count at their natural frequency, not class-balanced: the confidence is to match how often
+    the map is right where it is used; ``weights`` (one per labelled pixel, in order) restores
+    that frequency for a class-balanced sample."""
+    return temperature_of(*held_out_log_proba(model, batches), weights=weights)
 
+
+def held_out_log_proba(model, batches):
+    """``(log_probabilities (n, C), targets (n,))`` of ``model`` on the labelled pixels of
+    ``batches``, which yield ``(crops, targets, weights)`` (dense: weight > 0 = labelled) or
+    ``(patches, targets)`` (every sample labelled)."""
     logp, targets = [], []
     for i in range(len(batches)):
         x, y, *w = batches[i]
@@ -526,7 +527,16 @@ def fit_temperature(model, batches, *, weights=None):
         keep = w[0] > 0 if w else np.ones(np.shape(y), dtype=bool)
         logp.append(np.log(np.maximum(proba[keep], 1e-12)))
         targets.append(np.asarray(y)[keep])
-    logp, targets = np.concatenate(logp), np.concatenate(targets)
+    if not logp:
+        return np.empty((0, 0)), np.empty(0, dtype=np.int64)
+    return np.concatenate(logp), np.concatenate(targets)
+
+
+def temperature_of(logp, targets, *, weights=None):
+    """The temperature minimising the (``weights``-weighted) negative log-likelihood of
+    ``targets`` under ``softmax(logp / T)``, searched over exp(−3)..exp(3); 1 without pixels."""
+    from scipy.optimize import minimize_scalar
+
     if len(targets) == 0:
         return 1.0
     weights = (np.ones(len(targets)) if weights is None

@@ -14,8 +14,9 @@ the outputs in ``out_dir`` are:
 - ``<stem>_classified.tif``: the class map on the input grid, a Cloud-Optimized GeoTIFF
   (colour table, nodata 0), with its class names in ``<stem>_classified.tif.aux.xml``;
 - ``<stem>_confidence.tif`` (unless ``--no-confidence``): the phase-two network's top-class
-  probability in percent (uint8 0–100, nodata 255) on the same grid, a COG; with ``--dense``
-  calibrated by temperature scaling on the validation cells;
+  probability in percent (uint8 0–100, nodata 255) on the same grid, a COG, calibrated by
+  temperature scaling on held-out pixels with confirmed phase-one labels (see
+  :func:`train_phase_two`);
 - ``<stem>_classes.gpkg``: the class map as polygons (layer ``classes``; with the front step
   ``glacier_outline``, ``calving_front`` and ``valley_margins``), see :mod:`csc.polygons`;
 - ``CSC_<exp>_<stem>.png``: image, validation labels, phase-one map and CSC map side by side

@@ -11,8 +11,8 @@ Both follow the learner contract of :mod:`csc.learners` and register there, so
   columns of classes not seen in training are zeros.
 
 ``fit_features`` / ``predict_proba_features`` work on feature tables directly (the supervised
-baseline and the spectra benchmark use them). ``illumination=True`` adds the illumination-robust
-features (relative bands, log brightness) of :mod:`baselines.features`.
+baseline and the spectra benchmark use them). ``illumination=True`` puts the illumination-robust
+features (relative bands, log brightness) of :mod:`baselines.features` in place of the bands.
 """
 import logging
 

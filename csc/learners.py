@@ -15,7 +15,7 @@ A learner is a scikit-learn style estimator::
   0..n_classes-1. Learned state goes into attributes ending in ``_`` (``history_`` a dict of
   per-epoch lists, possibly empty).
 - optionally ``fit_map(training)`` on a whole labelled image (a ``csc.blocks.LabelledImage``),
-  which the scene pipeline prefers when a learner has it (the neural learner trains densely);
+  which the scene pipeline uses with ``--dense`` (the neural learner trains densely);
 - ``predict_proba(strip) -> (rows, cols, n_classes) float32`` for a scaled float32 strip
   reflect-padded by ``halo`` on every side (true neighbouring rows as the top/bottom halo);
   columns follow the class indexes.

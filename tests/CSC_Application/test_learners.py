@@ -187,7 +187,7 @@ def test_patch_split_holds_out_whole_pixels():
 
     rng = np.random.default_rng(0)
     pixel = rng.integers(0, 50, size=400)              # 400 draws of 50 pixels, repeats
-    train, val = _split(len(pixel), 0.2, np.random.default_rng(1), groups=pixel)
+    train, val = _split(pixel, 0.2, np.random.default_rng(1))
     assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(400))
     assert not set(pixel[train]) & set(pixel[val])       # no pixel on both sides
     assert len(set(pixel[val])) == round(0.2 * len(set(pixel)))
