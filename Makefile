@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo_output
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
+# pytest-xdist workers for make test; each test file runs on one (its module fixtures are built once)
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo test test-fast bench bench-quick clean
 
@@ -21,8 +23,7 @@ demo: venv
 	$(BIN)/python -m csc.demo --out $(DEMO)
 
 test: venv
-	$(BIN)/python -m pytest -m "not slow"
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"

@@ -38,8 +38,8 @@ setup(
         "shapely>=2.2",
     ],
     extras_require={
-        "test": ["pytest>=7.4"],
-        "dev": ["pytest>=7.4", "ruff"],
+        "test": ["pytest>=7.4", "pytest-xdist>=3.5"],
+        "dev": ["pytest>=7.4", "pytest-xdist>=3.5", "ruff"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
     },
     entry_points={"console_scripts": ["csc=csc.cli:main"]},

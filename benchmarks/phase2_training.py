@@ -21,7 +21,7 @@ end to end (target: at most 15 × its prediction time, at an F1 no lower than
 
     python benchmarks/phase2_training.py [--quick] [--sizes 1024 2048] [--patch-sizes 1 3 5 7 15]
         [--methods dense patches:20000 patches:100000 patches:500000] [--classify]
-        [--workdir DIR]
+        [--workdir DIR] [--model M.keras]
 """
 import argparse
 import json
@@ -40,12 +40,15 @@ sys.path.insert(0, str(ROOT))
 TRAIN_SIZE = 768
 
 
-def prepare(work, sizes, seed=0):
-    """The phase-one model and the held-out scenes in ``work`` (made once, then reused)."""
+def prepare(work, sizes, seed=0, model=None):
+    """The phase-one model (unless given) and the held-out scenes in ``work`` (made once,
+    then reused)."""
     from csc.cli import cli
     from csc.synthetic import make_scene, write_scene
 
-    model = work / "phase_one.keras"
+    if model and not Path(model).exists():
+        raise SystemExit(f"--model {model}: no such model")
+    model = Path(model) if model else work / "phase_one.keras"
     if not model.exists():
         train = work / "train"
         train.mkdir(parents=True, exist_ok=True)
@@ -79,6 +82,8 @@ def main(argv=None):
     parser.add_argument("--classify", action="store_true",
                         help="also time the default csc classify --patch-size 5 end to end")
     parser.add_argument("--workdir", default="/tmp/csc_phase2_training")
+    parser.add_argument("--model", default=None,
+                        help="a phase-one model to use (default: train one like the demo)")
     parser.add_argument("--prepare-only", action="store_true")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([1024] if args.quick else [1024, 2048])
@@ -87,7 +92,7 @@ def main(argv=None):
                                ["dense", "patches:20000", "patches:100000", "patches:500000"])
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    model, scenes = prepare(work, sizes)
+    model, scenes = prepare(work, sizes, model=args.model)
     if args.prepare_only:
         return 0
     rows = []

@@ -15,6 +15,14 @@ from raster_factory import (UTM_24N, block_labels, image_from_labels,  # noqa: E
                             shared_data)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Test files holding slow tests first (each file stays in one piece, in its own order):
+    on several workers (``make test``: pytest-xdist, one file per worker at a time) the long
+    end-to-end runs then overlap the many short tests instead of trailing them."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture
 def utm():
     return UTM_24N

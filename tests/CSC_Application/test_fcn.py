@@ -124,6 +124,11 @@ def test_strips_equal_whole_image_and_keep_nodata(k):
         np.testing.assert_array_equal(strip, whole)
     # the whole image agrees with the patch network on explicit patches, border pixels included
     patches, _ = _explicit_patches(scaling.apply(data), k)
-    expected = schema.to_ids(learner.model_.predict(patches, verbose=0).argmax(1))
-    expected = expected.reshape(23, 18)
-    np.testing.assert_array_equal(whole[valid], expected[valid])
+    proba = learner.model_.predict(patches, verbose=0)
+    expected = schema.to_ids(proba.argmax(1)).reshape(23, 18)
+    # pixels whose two best classes lie within the forms' float agreement (1e-4, see
+    # test_fcn_equals_patch_network) may go either way; every other pixel must agree
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    clear = valid & (top2[:, 1] - top2[:, 0] > 1e-4).reshape(23, 18)
+    assert clear.sum() >= 0.95 * valid.sum()
+    np.testing.assert_array_equal(whole[clear], expected[clear])
