@@ -122,8 +122,9 @@ def test_strips_equal_whole_image_and_keep_nodata(k):
         strip, _ = predict_scene(learner, image, bands=(1, 2, 3), scaling=scaling,
                                  schema=schema, strip_rows=strip_rows)
         np.testing.assert_array_equal(strip, whole)
-    # the whole image agrees with the patch network on explicit patches, border pixels included
-    patches, _ = _explicit_patches(scaling.apply(data), k)
+    # the whole image agrees with the patch network on explicit patches, border pixels included;
+    # nodata pixels enter their neighbours' patches as zeros, as in the run
+    patches, _ = _explicit_patches(scaling.apply(data, valid=valid), k)
     proba = learner.model_.predict(patches, verbose=0)
     expected = schema.to_ids(proba.argmax(1)).reshape(23, 18)
     # pixels whose two best classes lie within the forms' float agreement (1e-4, see
