@@ -12,6 +12,8 @@ from sklearn.base import BaseEstimator
 
 import baselines.learners  # noqa: F401  (registers lightgbm and rf)
 from csc.backend import load_keras, setup_backend
+from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, tempered,
+                             temperature_of)
 from csc.errors import ClassificationError, PatchSizeError
 from csc.learners import make_learner, register_learner
 from csc.options import check_patch_size
@@ -34,9 +36,6 @@ DENSE_BATCH = 8192
 EMA_MOMENTUM = 0.99
 #: Training batches whose pixels give the batch-normalisation statistics of inference.
 NORM_BATCHES = 16
-#: Fewest held-out pixels with confirmed labels the temperature is fitted on; with fewer it
-#: is fitted on every held-out pixel.
-MIN_CALIBRATION_PIXELS = 200
 
 
 def conv_count(patch_size):
@@ -267,12 +266,7 @@ class PatchNetworkClassifier(BaseEstimator):
         self.classes_ = np.arange(int(self.n_classes))
         self.temperature_, self.calibration_pixels_ = 1.0, 0
         if val_ds is not None:
-            weights = np.ones(len(val))
-            if frequencies is not None:
-                held = np.bincount(y[val], minlength=int(self.n_classes)).astype(np.float64)
-                per_class = np.divide(np.asarray(frequencies, dtype=np.float64), held,
-                                      out=np.zeros_like(held), where=held > 0)
-                weights = per_class[y[val]]
+            weights = frequency_weights(y[val], frequencies, self.n_classes)
             used = len(np.unique(groups[val]))
             if confirmed is not None:
                 keep = np.asarray(confirmed, dtype=bool)[val]
@@ -494,18 +488,6 @@ def _held_out_callback(calibration, val_ds):
     return HeldOut()
 
 
-def tempered(proba, temperature):
-    """Probabilities ``softmax(log(proba) / temperature)`` (the softmax of the logits divided
-    by the temperature), in place for float32 arrays; unchanged at temperature 1."""
-    if temperature == 1.0:
-        return proba
-    logits = np.log(np.maximum(proba, 1e-12), out=proba) / np.float32(temperature)
-    logits -= logits.max(axis=-1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=-1, keepdims=True)
-    return logits
-
-
 def fit_temperature(model, batches, *, weights=None):
     """The temperature that minimises the negative log-likelihood of the labelled pixels of
     ``batches`` under ``model``'s probabilities divided as logits (Guo et al. 2017,
@@ -530,30 +512,6 @@ def held_out_log_proba(model, batches):
     if not logp:
         return np.empty((0, 0)), np.empty(0, dtype=np.int64)
     return np.concatenate(logp), np.concatenate(targets)
-
-
-def temperature_of(logp, targets, *, weights=None):
-    """The temperature minimising the (``weights``-weighted) negative log-likelihood of
-    ``targets`` under ``softmax(logp / T)``, searched over exp(−3)..exp(3); 1 without pixels."""
-    from scipy.optimize import minimize_scalar
-
-    if len(targets) == 0:
-        return 1.0
-    weights = (np.ones(len(targets)) if weights is None
-               else np.asarray(weights, dtype=np.float64))
-    if len(weights) != len(targets) or not weights.sum() > 0:
-        raise ValueError(f"{len(weights)} weights for {len(targets)} labelled pixels")
-    weights = weights / weights.sum()
-
-    def nll(log_t):
-        z = logp / np.exp(log_t)
-        z -= z.max(axis=1, keepdims=True)
-        return float(np.sum(weights * (np.log(np.exp(z).sum(axis=1))
-                                       - z[np.arange(len(z)), targets])))
-
-    best = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded",
-                           options={"xatol": 1e-3})
-    return float(np.exp(best.x))
 
 
 def _epoch_bar(epochs, k):

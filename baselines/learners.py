@@ -10,6 +10,19 @@ Both follow the learner contract of :mod:`csc.learners` and register there, so
 - ``predict_proba(strip) -> (rows, cols, n_classes)`` for a scaled strip padded by ``halo``;
   columns of classes not seen in training are zeros.
 
+Confidence: ``calibration_fraction`` of the training pixels of every class (drawn by the seed)
+are held out of a first fit of the trees and the temperature that divides the log of the trees'
+probabilities is fitted on them (:mod:`csc.calibration`; the one-parameter multiclass form of
+Platt scaling), weighted back to the image's class frequencies; the trees are then trained on
+every pixel (as scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does), so the class
+map is exactly the uncalibrated one and only the confidence changes, at twice the training
+time. ``temperature_`` and ``calibration_pixels_``
+record it; with fewer than :data:`~csc.calibration.MIN_CALIBRATION_PIXELS` to hold out the
+probabilities are left as the trees give them. Unlike the neural learner's, every held-out
+pixel counts, its phase-one label confirmed or not, and they are drawn one by one, not in
+cells: on four generated 768² scenes (LightGBM, K = 5) that gave a mean expected calibration
+error of 0.063 against 0.083 uncalibrated (README, "3. Classify").
+
 ``fit_features`` / ``predict_proba_features`` work on feature tables directly (the supervised
 baseline and the spectra benchmark use them). ``illumination=True`` puts the illumination-robust
 features (relative bands, log brightness) of :mod:`baselines.features` in place of the bands.
@@ -20,6 +33,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from baselines.features import parse_roles, patch_features, strip_features
+from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, tempered,
+                             temperature_of)
 from csc.errors import ClassificationError
 from csc.learners import make_learner, register_learner
 from csc.options import PATCH_SIZE
@@ -50,8 +65,10 @@ class _PixelClassifier(BaseEstimator):
             raise ClassificationError(f"{type(self).__name__}: n_classes must be >= 2, "
                                       f"got {self.n_classes}")
 
-    def fit(self, patches, y):
-        """Fit on a phase-two ``PatchSet`` and class indexes ``y``; returns self."""
+    def fit(self, patches, y, *, frequencies=None):
+        """Fit on a phase-two ``PatchSet`` and class indexes ``y``; returns self.
+        ``frequencies`` (labelled pixels per class index) weighs the held-out pixels back to
+        the image's class frequencies for the temperature (the sample is class-balanced)."""
         self._check()
         y = np.asarray(y)
         n = len(patches)
@@ -75,15 +92,38 @@ class _PixelClassifier(BaseEstimator):
             parts.append(patch_features(chunk, roles=self.roles_,
                                         illumination=bool(self.illumination)))
         features = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
-        return self._fit_table(features, y)
+        return self._fit_table(features, y, frequencies=frequencies)
 
-    def fit_features(self, features, y, *, roles=None):
-        """Fit on a feature table (n, F) (from :mod:`baselines.features`) and class indexes."""
+    def fit_features(self, features, y, *, roles=None, frequencies=None):
+        """Fit on a feature table (n, F) (from :mod:`baselines.features`) and class indexes;
+        ``frequencies`` as for :meth:`fit`."""
         self._check()
         self.roles_ = None if roles is None else tuple(roles)
-        return self._fit_table(np.asarray(features, dtype=np.float32), np.asarray(y))
+        return self._fit_table(np.asarray(features, dtype=np.float32), np.asarray(y),
+                               frequencies=frequencies)
 
-    def _fit_table(self, features, y):
+    def _calibration_split(self, y):
+        """(train, held) indexes: ``calibration_fraction`` of every class held out, drawn by
+        the seed; nothing held out when that would be fewer than MIN_CALIBRATION_PIXELS."""
+        fraction = float(self.calibration_fraction or 0.0)
+        everything = np.arange(len(y))
+        if not 0.0 < fraction < 1.0:
+            return everything, everything[:0]
+        rng = np.random.default_rng(self.random_state)
+        held = np.zeros(len(y), dtype=bool)
+        for c in np.unique(y):
+            members = np.flatnonzero(y == c)
+            n = int(len(members) * fraction)          # never all of a class
+            if n:
+                held[rng.choice(members, n, replace=False)] = True
+        if held.sum() < MIN_CALIBRATION_PIXELS:
+            log.info("%s: %d training pixels leave too few to calibrate on (%d, fewer than %d); "
+                     "its probabilities are not calibrated", self.name, len(y), int(held.sum()),
+                     MIN_CALIBRATION_PIXELS)
+            return everything, everything[:0]
+        return everything[~held], everything[held]
+
+    def _fit_table(self, features, y, *, frequencies=None):
         if y.size and (y.min() < 0 or y.max() >= self.n_classes):
             raise ClassificationError(
                 f"{type(self).__name__}: labels must be class indexes 0..{self.n_classes - 1}, "
@@ -93,13 +133,29 @@ class _PixelClassifier(BaseEstimator):
             raise ClassificationError(
                 f"{type(self).__name__}: the training samples hold {len(seen)} class(es); at "
                 "least two are needed to learn anything — label more classes")
+        y = y.astype(np.int64)
+        self.temperature_, self.calibration_pixels_ = 1.0, 0
+        train, held = self._calibration_split(y)
+        if len(held):
+            # the temperature from trees that did not see the held-out pixels ...
+            probe = self._make_model().fit(features[train], y[train])
+            classes = np.asarray(probe.classes_, dtype=np.int64)
+            logp = np.log(np.maximum(probe.predict_proba(features[held]), 1e-12))
+            self.temperature_ = temperature_of(
+                logp, np.searchsorted(classes, y[held]),
+                weights=frequency_weights(y[held], frequencies, self.n_classes))
+            self.calibration_pixels_ = len(held)
+            del probe
+        # ... divides the log-probabilities of the trees trained on every pixel, so the class
+        # map is the one they give uncalibrated
         self.model_ = self._make_model()
-        self.model_.fit(features, y.astype(np.int64))
+        self.model_.fit(features, y)
         self.classes_ = np.asarray(self.model_.classes_, dtype=np.int64)
         self.n_features_in_ = features.shape[1]
         self.history_ = {}
-        log.debug("%s trained on %d samples, %d features, classes %s", self.name,
-                  len(y), features.shape[1], self.classes_.tolist())
+        log.debug("%s trained on %d samples, %d features, classes %s, temperature %.3f from %d "
+                  "held-out pixels", self.name, len(y), features.shape[1],
+                  self.classes_.tolist(), self.temperature_, self.calibration_pixels_)
         return self
 
     # -- prediction ------------------------------------------------------------------------
@@ -110,7 +166,8 @@ class _PixelClassifier(BaseEstimator):
         features = np.asarray(features, dtype=np.float32)
         out = np.zeros((len(features), self.n_classes), dtype=np.float32)
         if len(features):
-            out[:, self.classes_] = self.model_.predict_proba(features)
+            proba = self.model_.predict_proba(features).astype(np.float32)
+            out[:, self.classes_] = tempered(proba, getattr(self, "temperature_", 1.0))
         return out
 
     def predict_proba(self, strip):
@@ -140,7 +197,7 @@ class LightGBMPixelClassifier(_PixelClassifier):
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
                  illumination=False, n_estimators=200, learning_rate=0.1, num_leaves=31,
-                 min_child_samples=20, n_jobs=2):
+                 min_child_samples=20, n_jobs=2, calibration_fraction=0.2):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
@@ -151,6 +208,7 @@ class LightGBMPixelClassifier(_PixelClassifier):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.n_jobs = n_jobs
+        self.calibration_fraction = calibration_fraction
 
     def _make_model(self):
         from lightgbm import LGBMClassifier
@@ -169,7 +227,7 @@ class RandomForestPixelClassifier(_PixelClassifier):
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
                  illumination=False, n_estimators=200, max_depth=None, min_samples_leaf=1,
-                 n_jobs=2):
+                 n_jobs=2, calibration_fraction=0.2):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
@@ -179,6 +237,7 @@ class RandomForestPixelClassifier(_PixelClassifier):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.n_jobs = n_jobs
+        self.calibration_fraction = calibration_fraction
 
     def _make_model(self):
         from sklearn.ensemble import RandomForestClassifier

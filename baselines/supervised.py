@@ -128,7 +128,8 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     log.info("baseline %s: %d training pixels from %d image(s) (%s)", learner,
              sum(len(y) for y in targets), len(train),
              ", ".join(f"{schema.name_of(c)} {n}" for c, n in picks.drawn.items()))
-    model.fit_features(np.concatenate(features), np.concatenate(targets), roles=roles)
+    model.fit_features(np.concatenate(features), np.concatenate(targets), roles=roles,
+                       frequencies=[picks.counts.get(c, 0) for c in schema.ids])
     train_seconds = time.perf_counter() - t0
 
     # -- test images ----------------------------------------------------------------------

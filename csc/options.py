@@ -262,7 +262,7 @@ CLASSIFY = OptionTable(
     PATCH_SIZE,
     Option("samples_per_class", "int", default=None, low=1, auto=True,
            column="SamplesPerClass",
-           help="Training pixels per class: patch centres drawn balanced (default 500 000; "
+           help="Training pixels per class: patch centres drawn balanced (default 20 000; "
                 "the smaller classes repeated), or with --dense the most unique labelled "
                 "pixels per class (default 30 000); LightGBM/RF draw without replacement."),
     Option("epochs", "int", default=300, low=1, column="Epochs",

@@ -181,3 +181,47 @@ def test_illumination_features_carry_sunlit_training_into_shadow(cls):
         accuracy[illumination] = float(np.mean(pred == truth))
     assert accuracy[True] > 0.95
     assert accuracy[False] < 0.7
+
+
+def _overlapping(n, seed):
+    """Three classes whose feature clouds overlap heavily: no learner is right more than
+    about half the time, so over- or under-confidence shows."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(0.0, 1.0, (n, 4)) + 0.8 * np.eye(3, 4)[y]
+    return x.astype(np.float32), y
+
+
+def _ece(proba, y, bins=15):
+    conf, right = proba.max(axis=1), proba.argmax(axis=1) == y
+    which = np.clip((conf * bins).astype(int), 0, bins - 1)
+    return sum(abs(right[which == b].mean() - conf[which == b].mean()) * np.sum(which == b)
+               for b in range(bins) if np.any(which == b)) / len(y)
+
+
+@pytest.mark.parametrize("cls", [LightGBMPixelClassifier, RandomForestPixelClassifier])
+def test_held_out_temperature_calibrates_tree_confidence(cls):
+    x, y = _overlapping(4000, 0)
+    x_test, y_test = _overlapping(20000, 1)
+    raw = cls(patch_size=1, n_classes=3, calibration_fraction=0.0, n_estimators=100)
+    calibrated = cls(patch_size=1, n_classes=3, n_estimators=100)
+    raw_ece = _ece(raw.fit_features(x, y).predict_proba_features(x_test), y_test)
+    proba = calibrated.fit_features(x, y).predict_proba_features(x_test)
+    assert raw.temperature_ == 1.0 and raw.calibration_pixels_ == 0
+    counts = np.bincount(y)
+    assert calibrated.calibration_pixels_ == sum(int(n * 0.2) for n in counts)  # 20 % per class
+    assert calibrated.temperature_ > 1.1                      # both are over-confident here
+    assert raw_ece > 0.05 and _ece(proba, y_test) < 0.03
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    # the trees are the ones trained on every pixel: the map does not change
+    np.testing.assert_array_equal(proba.argmax(1),
+                                  raw.predict_proba_features(x_test).argmax(1))
+
+
+def test_too_few_pixels_to_hold_out_leaves_probabilities_alone():
+    x, y = _overlapping(600, 0)                    # 20 % is 120 < MIN_CALIBRATION_PIXELS
+    learner = LightGBMPixelClassifier(patch_size=1, n_classes=3, **FAST).fit_features(x, y)
+    assert learner.temperature_ == 1.0 and learner.calibration_pixels_ == 0
+    np.testing.assert_allclose(learner.predict_proba_features(x),
+                               learner.model_.predict_proba(x), atol=1e-6)
+

@@ -1,0 +1,61 @@
+"""Temperature scaling of class probabilities (Guo et al. 2017), for every phase-two learner.
+
+The neural learner divides its logits by a temperature fitted on held-out pixels; the tree
+learners (LightGBM, random forest) divide the log of their probabilities by one, which is the
+one-parameter multiclass form of Platt scaling. Numpy and scipy only.
+"""
+import numpy as np
+
+#: Fewest held-out pixels with confirmed labels the temperature is fitted on; with fewer it
+#: is fitted on every held-out pixel.
+MIN_CALIBRATION_PIXELS = 200
+
+
+def frequency_weights(y, frequencies, n_classes):
+    """One weight per held-out label ``y`` (class indexes) that brings a class-balanced sample
+    back to the image's class ``frequencies`` (labelled pixels per class index): the
+    temperature is to match how often the map is right where it is used. All ones without
+    ``frequencies``."""
+    y = np.asarray(y, dtype=np.int64)
+    if frequencies is None:
+        return np.ones(len(y))
+    held = np.bincount(y, minlength=int(n_classes)).astype(np.float64)
+    per_class = np.divide(np.asarray(frequencies, dtype=np.float64), held,
+                          out=np.zeros_like(held), where=held > 0)
+    return per_class[y]
+
+
+def tempered(proba, temperature):
+    """Probabilities ``softmax(log(proba) / temperature)`` (the softmax of the logits divided
+    by the temperature), in place for float32 arrays; unchanged at temperature 1."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.maximum(proba, 1e-12), out=proba) / np.float32(temperature)
+    logits -= logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=-1, keepdims=True)
+    return logits
+
+
+def temperature_of(logp, targets, *, weights=None):
+    """The temperature minimising the (``weights``-weighted) negative log-likelihood of
+    ``targets`` under ``softmax(logp / T)``, searched over exp(−3)..exp(3); 1 without pixels."""
+    from scipy.optimize import minimize_scalar
+
+    if len(targets) == 0:
+        return 1.0
+    weights = (np.ones(len(targets)) if weights is None
+               else np.asarray(weights, dtype=np.float64))
+    if len(weights) != len(targets) or not weights.sum() > 0:
+        raise ValueError(f"{len(weights)} weights for {len(targets)} labelled pixels")
+    weights = weights / weights.sum()
+
+    def nll(log_t):
+        z = logp / np.exp(log_t)
+        z -= z.max(axis=1, keepdims=True)
+        return float(np.sum(weights * (np.log(np.exp(z).sum(axis=1))
+                                       - z[np.arange(len(z)), targets])))
+
+    best = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded",
+                           options={"xatol": 1e-3})
+    return float(np.exp(best.x))
