@@ -274,8 +274,9 @@ CLASSIFY = OptionTable(
            help="Phase-two training batch: patches (default 1024), or with --dense labelled "
                 "pixels per step (default 8192)."),
     Option("dense", "bool", default=False, column="Dense",
-           help="Train the neural phase-two learner densely on blocks of the tile map: 10-30x "
-                "faster training, but 0.01-0.04 lower weighted F1 on the benchmark scenes."),
+           help="Train the neural phase-two learner densely on blocks of the tile map: 2-3x "
+                "faster training at K>=3 (slower at K=1), but up to 0.04 lower weighted F1 on "
+                "the smaller benchmark scenes."),
     Option("min_confidence", "float", default=0.0, low=0.0, high=1.0, column="MinConfidence",
            help="Leave phase-one tiles below this top probability unlabelled."),
     Option("despeckle", "int", default=2, low=0, column="Despeckle",
