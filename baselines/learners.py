@@ -15,8 +15,8 @@ are held out of a first fit of the trees and the temperature that divides the lo
 probabilities is fitted on them (:mod:`csc.calibration`; the one-parameter multiclass form of
 Platt scaling), weighted back to the image's class frequencies; the trees are then trained on
 every pixel (as scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does), so the class
-map is exactly the uncalibrated one and only the confidence changes, at twice the training
-time. ``temperature_`` and ``calibration_pixels_``
+map is the uncalibrated one (up to float32 rounding of near-ties) and only the confidence
+changes, at about 1.8 times the training time. ``temperature_`` and ``calibration_pixels_``
 record it; with fewer than :data:`~csc.calibration.MIN_CALIBRATION_PIXELS` to hold out the
 probabilities are left as the trees give them. Unlike the neural learner's, every held-out
 pixel counts, its phase-one label confirmed or not, and they are drawn one by one, not in

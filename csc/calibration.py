@@ -6,8 +6,9 @@ one-parameter multiclass form of Platt scaling. Numpy and scipy only.
 """
 import numpy as np
 
-#: Fewest held-out pixels with confirmed labels the temperature is fitted on; with fewer it
-#: is fitted on every held-out pixel.
+#: Fewest held-out pixels a temperature is fitted on: the neural learner fits on every
+#: held-out pixel when fewer have confirmed labels; the tree learners hold nothing out, and
+#: stay uncalibrated, when a fifth of their pixels is fewer.
 MIN_CALIBRATION_PIXELS = 200
 
 
@@ -15,14 +16,17 @@ def frequency_weights(y, frequencies, n_classes):
     """One weight per held-out label ``y`` (class indexes) that brings a class-balanced sample
     back to the image's class ``frequencies`` (labelled pixels per class index): the
     temperature is to match how often the map is right where it is used. All ones without
-    ``frequencies``."""
+    ``frequencies`` (or when none of the held-out classes has a frequency)."""
     y = np.asarray(y, dtype=np.int64)
     if frequencies is None:
         return np.ones(len(y))
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    if frequencies.shape != (int(n_classes),):
+        raise ValueError(f"{frequencies.size} class frequencies for {n_classes} classes")
     held = np.bincount(y, minlength=int(n_classes)).astype(np.float64)
-    per_class = np.divide(np.asarray(frequencies, dtype=np.float64), held,
-                          out=np.zeros_like(held), where=held > 0)
-    return per_class[y]
+    per_class = np.divide(frequencies, held, out=np.zeros_like(held), where=held > 0)
+    weights = per_class[y]
+    return weights if weights.sum() > 0 else np.ones(len(y))
 
 
 def tempered(proba, temperature):

@@ -213,9 +213,13 @@ def test_held_out_temperature_calibrates_tree_confidence(cls):
     assert calibrated.temperature_ > 1.1                      # both are over-confident here
     assert raw_ece > 0.05 and _ece(proba, y_test) < 0.03
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
-    # the trees are the ones trained on every pixel: the map does not change
-    np.testing.assert_array_equal(proba.argmax(1),
-                                  raw.predict_proba_features(x_test).argmax(1))
+    # the trees are the ones trained on every pixel: the map does not change (up to float32
+    # rounding of near-ties)
+    raw_proba = raw.predict_proba_features(x_test)
+    top2 = np.sort(raw_proba, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-5
+    assert clear.mean() > 0.99
+    np.testing.assert_array_equal(proba.argmax(1)[clear], raw_proba.argmax(1)[clear])
 
 
 def test_too_few_pixels_to_hold_out_leaves_probabilities_alone():
