@@ -8,7 +8,7 @@ from baselines.learners import (LightGBMPixelClassifier, RandomForestPixelClassi
 from CSC_Application.sampling import PatchSet
 from csc.classes import ClassInfo, ClassSchema
 from csc.errors import ClassificationError, PatchSizeError
-from csc.metrics import class_report, summary_scores
+from csc.metrics import calibration, class_report, summary_scores
 from csc.scaling import Scaling
 
 SCHEMA = ClassSchema(classes=(ClassInfo(1, "calm", "#1f78b4"), ClassInfo(2, "rough", "#d9b365"),
@@ -192,11 +192,10 @@ def _overlapping(n, seed):
     return x.astype(np.float32), y
 
 
-def _ece(proba, y, bins=15):
-    conf, right = proba.max(axis=1), proba.argmax(axis=1) == y
-    which = np.clip((conf * bins).astype(int), 0, bins - 1)
-    return sum(abs(right[which == b].mean() - conf[which == b].mean()) * np.sum(which == b)
-               for b in range(bins) if np.any(which == b)) / len(y)
+def _ece(proba, y):
+    """The expected calibration error the run reports (class ids 1.., confidence in %)."""
+    percent = np.round(100 * proba.max(axis=1)).astype(np.uint8)
+    return calibration(y + 1, proba.argmax(axis=1) + 1, percent)["ece"]
 
 
 @pytest.mark.parametrize("cls", [LightGBMPixelClassifier, RandomForestPixelClassifier])
@@ -228,4 +227,3 @@ def test_too_few_pixels_to_hold_out_leaves_probabilities_alone():
     assert learner.temperature_ == 1.0 and learner.calibration_pixels_ == 0
     np.testing.assert_allclose(learner.predict_proba_features(x),
                                learner.model_.predict_proba(x), atol=1e-6)
-
