@@ -11,9 +11,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 import baselines.learners  # noqa: F401  (registers lightgbm and rf)
+from baselines.features import feature_names, parse_roles, spectral_features
 from csc.backend import load_keras, setup_backend
-from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, tempered,
-                             temperature_of)
+from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, prior_shift,
+                             tempered, temperature_of)
 from csc.errors import ClassificationError, PatchSizeError
 from csc.learners import make_learner, register_learner
 from csc.options import check_patch_size
@@ -168,12 +169,22 @@ class PatchNetworkClassifier(BaseEstimator):
     then calibrate the probabilities by temperature scaling on what they held out.
 
     Prediction runs the network's exact fully convolutional equivalent over whole strips
-    (``CSC_Application.fcn``), never patch by patch."""
+    (``CSC_Application.fcn``), never patch by patch.
+
+    ``illumination`` feeds the network the illumination-robust features of
+    :mod:`baselines.features` (relative bands, log brightness, normalised differences of the
+    bands by ``band_roles``, default the method's band order) in place of the bands: they are
+    computed per pixel, so patches and strips get the same planes (patch sampling only).
+
+    ``prior`` (0..1) moves the probabilities that far from the class-balanced training to the
+    image's class shares (:func:`csc.calibration.prior_shift` of the ``frequencies`` given to
+    ``fit``, or of the labelled map with ``fit_map``) before the temperature is fitted and
+    applied; 0 leaves them as trained."""
 
     def __init__(self, *, patch_size, n_classes, random_state=0, n_bands=None, epochs=300,
                  patience=None, batch_size=None, validation_fraction=0.2, min_delta=None,
                  learning_rate=1e-3, l2=1e-3, max_block_pixels=1 << 16, block_size=None,
-                 progress=False):
+                 illumination=False, band_roles=None, prior=0.0, progress=False):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
@@ -187,6 +198,9 @@ class PatchNetworkClassifier(BaseEstimator):
         self.l2 = l2
         self.max_block_pixels = max_block_pixels
         self.block_size = block_size
+        self.illumination = illumination
+        self.band_roles = band_roles
+        self.prior = prior
         self.progress = progress
 
     @property
@@ -228,6 +242,11 @@ class PatchNetworkClassifier(BaseEstimator):
             raise ClassificationError(f"phase two needs at least two training samples, got "
                                       f"{len(y)}; raise --samples-per-class")
         n_bands = int(self.n_bands or patches.n_bands)
+        self.roles_ = None
+        if self.illumination:
+            self.roles_ = parse_roles(self.band_roles, int(patches.n_bands))
+            patches = _FeaturePatches(patches, self._features)
+            n_bands = len(feature_names(self.roles_, illumination=True))
         setup_backend(seed=int(self.random_state))
         rng = np.random.default_rng(self.random_state)
         # whole pixels are held out: one drawn twice (smaller classes are drawn with
@@ -263,8 +282,14 @@ class PatchNetworkClassifier(BaseEstimator):
         self.epochs_run_ = len(next(iter(self.history_.values()), []))
         self.model_ = model
         self.n_bands_ = n_bands
+        if self.illumination:   # feature planes per strip pixel, for the strip budget
+            self.n_features_in_ = n_bands
         self.classes_ = np.arange(int(self.n_classes))
         self.temperature_, self.calibration_pixels_ = 1.0, 0
+        self.shift_ = None
+        if self.prior and frequencies is not None:
+            # the sample is class-balanced
+            self.shift_ = prior_shift(frequencies, None, float(self.prior))
         if val_ds is not None:
             weights = frequency_weights(y[val], frequencies, self.n_classes)
             used = len(np.unique(groups[val]))
@@ -276,7 +301,8 @@ class PatchNetworkClassifier(BaseEstimator):
                 else:
                     log.info("only %d held-out pixels have confirmed labels; the temperature "
                              "is fitted on all %d", n_confirmed, used)
-            self.temperature_ = fit_temperature(model, val_ds, weights=weights)
+            self.temperature_ = fit_temperature(model, val_ds, weights=weights,
+                                                shift=self.shift_)
             self.calibration_pixels_ = int(used)
         self.fcn_ = None
         return self
@@ -300,6 +326,9 @@ class PatchNetworkClassifier(BaseEstimator):
 
         The probabilities are then calibrated by temperature scaling on the validation cells
         (``temperature_``, :func:`fit_temperature`)."""
+        if self.illumination:
+            raise ClassificationError("the illumination features train by patch sampling; "
+                                      "drop --dense or --illumination")
         keras = load_keras()
         k = check_patch_size(self.patch_size)
         n_bands = int(self.n_bands or training.n_bands)
@@ -358,6 +387,11 @@ class PatchNetworkClassifier(BaseEstimator):
                          for key, values in history.history.items()}
         self.epochs_run_ = len(next(iter(self.history_.values()), []))
         self.temperature_, self.calibration_pixels_ = 1.0, 0
+        self.shift_ = None
+        if self.prior:   # classes are balanced by loss weights
+            counts = np.bincount(np.asarray(training.class_map).ravel(), minlength=256)
+            self.shift_ = prior_shift(counts[np.asarray(training.schema.ids)], None,
+                                      float(self.prior))
         if val_ds is not None:
             self.temperature_, self.calibration_pixels_ = self._dense_temperature(
                 dense, training, plan, val_ds, batch)
@@ -387,11 +421,11 @@ class PatchNetworkClassifier(BaseEstimator):
                 training, plan, halo=self.halo, which="val", pixels_per_batch=batch,
                 confirm=distance))
             if len(targets) >= MIN_CALIBRATION_PIXELS:
-                return temperature_of(logp, targets), len(targets)
+                return temperature_of(logp, targets, shift=self.shift_), len(targets)
             log.info("only %d validation pixels have confirmed labels; the temperature is "
                      "fitted on all of them", len(targets))
         logp, targets = held_out_log_proba(dense, val_ds)
-        return temperature_of(logp, targets), len(targets)
+        return temperature_of(logp, targets, shift=self.shift_), len(targets)
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -403,13 +437,45 @@ class PatchNetworkClassifier(BaseEstimator):
         self._check_fitted()
         if self.fcn_ is None:
             self.fcn_ = fully_convolutional(self.model_)
-        proba = predict_blocks(self.fcn_, strip, halo=self.halo,
+        proba = predict_blocks(self.fcn_, self._features(strip), halo=self.halo,
                                max_pixels=int(self.max_block_pixels))
-        return tempered(proba, getattr(self, "temperature_", 1.0))
+        return tempered(proba, getattr(self, "temperature_", 1.0),
+                        getattr(self, "shift_", None))
 
     def predict(self, strip):
         """Class indexes (rows, cols) of a reflect-padded scaled strip."""
         return np.argmax(self.predict_proba(strip), axis=-1)
+
+    def _features(self, pixels):
+        """The network's input planes of (..., bands) scaled pixels: the bands themselves, or
+        with ``illumination`` their features (``roles_``)."""
+        if not self.illumination:
+            return pixels
+        return spectral_features(pixels, self.roles_, illumination=True)
+
+
+class _FeaturePatches:
+    """A ``PatchSet`` seen through a per-pixel feature function: ``take`` returns the features
+    of the patches, ``n_bands`` their count; everything else is the patch set's."""
+
+    def __init__(self, patches, features):
+        self._patches, self._features = patches, features
+        probe = features(np.zeros((1, 1, int(patches.n_bands)), dtype=np.float32))
+        self.n_bands = int(probe.shape[-1])
+
+    def __len__(self):
+        return len(self._patches)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._patches, name)
+
+    def take(self, index):
+        return self._features(self._patches.take(index))
+
+    def pixels(self, index):
+        return self._features(self._patches.pixels(index))
 
 
 def _held_out_callback(calibration, val_ds):
@@ -488,14 +554,14 @@ def _held_out_callback(calibration, val_ds):
     return HeldOut()
 
 
-def fit_temperature(model, batches, *, weights=None):
+def fit_temperature(model, batches, *, weights=None, shift=None):
     """The temperature that minimises the negative log-likelihood of the labelled pixels of
     ``batches`` under ``model``'s probabilities divided as logits (Guo et al. 2017,
     temperature scaling): :func:`temperature_of` the :func:`held_out_log_proba`. The pixels
     count at their natural frequency, not class-balanced: the confidence is to match how often
     the map is right where it is used; ``weights`` (one per labelled pixel, in order) restores
-    that frequency for a class-balanced sample."""
-    return temperature_of(*held_out_log_proba(model, batches), weights=weights)
+    that frequency for a class-balanced sample; ``shift`` is the learner's prior shift."""
+    return temperature_of(*held_out_log_proba(model, batches), weights=weights, shift=shift)
 
 
 def held_out_log_proba(model, batches):

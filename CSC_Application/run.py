@@ -42,8 +42,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from baselines.features import parse_roles
 from csc.blocks import LabelledImage
-from csc.errors import ClassificationError, FrontError
+from csc.errors import BandError, ClassificationError, FrontError, OptionError
 from csc.figures import plot_panels, stretch_rgb
 from csc.files import ensure_writable_dir, write_csv
 from csc.learners import make_learner
@@ -254,6 +255,7 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
             log.warning("%s lacks class(es) %s; the learner still predicts all %d classes",
                         source, ", ".join(absent), schema.n_classes)
         return dict(plan, training="dense", absent_classes=absent,
+                    prior_shift=getattr(learner, "shift_", None) is not None,
                     per_class=plan["training_pixels"])
     trees = not hasattr(learner, "fit_map")
     if dense:
@@ -275,6 +277,7 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     if hasattr(learner, "temperature_"):
         calibration = {"temperature": round(float(learner.temperature_), 4),
                        "calibration_pixels": int(learner.calibration_pixels_)}
+    calibration["prior_shift"] = getattr(learner, "shift_", None) is not None
     return {"training": ("sampled pixels, without replacement" if trees else
                          "sampled patches, balanced (smaller classes with replacement)"),
             **calibration,
@@ -299,14 +302,18 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
             learner = make_learner(options.phase2, patch_size=k, n_bands=card.n_bands,
                                    n_classes=schema.n_classes, seed=options.seed,
                                    epochs=options.epochs, patience=options.patience,
-                                   batch_size=options.batch_size, progress=progress)
+                                   batch_size=options.batch_size,
+                                   illumination=options.illumination,
+                                   band_roles=options.band_roles, prior=options.prior,
+                                   progress=progress)
             samples = train_phase_two(learner, image, cnn_map, schema=schema,
                                       scaling=card.scaling,
                                       samples_per_class=options.samples_per_class,
                                       seed=options.seed, path=opened.image,
                                       dense=options.dense, tile_size=card.tile_size)
         strip_rows = run.strip_rows(learner, strip_rows=options.strip_rows,
-                                    whole_image=options.whole_image)
+                                    whole_image=options.whole_image,
+                                    n_features=int(getattr(learner, "n_features_in_", 0)))
         csc_map, valid, *confidence = run.predict(learner, image, scaling=card.scaling,
                                                   strip_rows=strip_rows, progress=progress,
                                                   confidence=options.confidence)
@@ -367,6 +374,29 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
 
 # --- one image or a folder -----------------------------------------------------------------------
 
+def option_problems(options, *, bands):
+    """``(option name, reason)`` for each combination of ``options`` that a run with a model
+    reading ``bands`` refuses; checked before anything runs, by :func:`classify_path` and for
+    every row of a job list."""
+    problems = []
+    if options.illumination and options.dense and options.phase2 in ("nn", "mlp"):
+        problems.append(("illumination", "--illumination trains the neural phase two by patch "
+                                         "sampling; drop --dense or --illumination"))
+    if options.band_roles is not None:
+        named = [r.strip() for r in str(options.band_roles).split(",")]
+        if len(named) != len(bands):
+            problems.append(("band_roles", f"--band-roles {options.band_roles!r} names "
+                                           f"{len(named)} band(s) but the model reads "
+                                           f"{len(bands)} ({','.join(map(str, bands))}); give "
+                                           "one role per band, e.g. red,green,blue,nir"))
+        else:
+            try:
+                parse_roles(options.band_roles, len(bands))
+            except BandError as exc:
+                problems.append(("band_roles", f"--band-roles: {exc}"))
+    return problems
+
+
 def classify_path(input, model, out_dir, options=None, *, progress=False):
     """Classify one image or every image of a folder; returns a :class:`ClassifyResult`.
 
@@ -379,6 +409,12 @@ def classify_path(input, model, out_dir, options=None, *, progress=False):
     scenes = find_scenes(input)
     folder = input.is_dir()
     phase_one = PhaseOne.of(model)
+    problems = option_problems(options, bands=phase_one.card.bands)
+    if problems:
+        raise OptionError(problems[0][1])
+    if (options.band_roles is not None and options.phase2 in ("nn", "mlp")
+            and not options.illumination):
+        log.warning("--band-roles has no effect on the neural phase two without --illumination")
     out_dir = ensure_writable_dir(out_dir)
     opened = run_scenes(scenes, lambda scene: open_for(scene, phase_one, options),
                         folder=folder, out_dir=out_dir)

@@ -89,9 +89,10 @@ def _check_window(window):
     return PATCH_SIZE.check(window, label="the feature window")
 
 
-def _spectral(pixels, roles, illumination=False):
+def spectral_features(pixels, roles, illumination=False):
     """Bands (with ``illumination``: relative bands and log brightness) and normalised
-    differences of (..., bands) pixels -> (..., F) float32."""
+    differences of (..., bands) pixels -> (..., F) float32: per pixel, so the features of a
+    patch are the patch of the features (the phase-two network's input planes)."""
     pixels = np.asarray(pixels, dtype=np.float32)
     out = [pixels]
     if illumination:
@@ -122,7 +123,7 @@ def strip_features(padded, *, roles, window=1, illumination=False):
         raise ValueError(f"a strip padded by {h} must be larger than {2 * h} pixels each way, "
                          f"got {padded.shape[:2]}")
     inner = padded[h:h + rows, h:h + cols]
-    spectral = _spectral(inner, roles, illumination)
+    spectral = spectral_features(inner, roles, illumination)
     if window == 1:
         return spectral
     data = padded.astype(np.float64)
@@ -152,7 +153,7 @@ def patch_features(patches, *, roles, illumination=False):
         raise ValueError(f"patches must be (n, K, K, bands) with K odd, got {patches.shape}")
     _check_bands(patches, roles)
     k = patches.shape[1]
-    spectral = _spectral(patches[:, k // 2, k // 2], roles, illumination)
+    spectral = spectral_features(patches[:, k // 2, k // 2], roles, illumination)
     if k == 1:
         return spectral
     data = patches.astype(np.float64)

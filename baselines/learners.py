@@ -26,6 +26,9 @@ error of 0.063 against 0.083 uncalibrated (README, "3. Classify").
 ``fit_features`` / ``predict_proba_features`` work on feature tables directly (the supervised
 baseline and the spectra benchmark use them). ``illumination=True`` puts the illumination-robust
 features (relative bands, log brightness) of :mod:`baselines.features` in place of the bands.
+``prior`` (0..1) moves the probabilities that far from the training sample's class shares to
+the image's (``frequencies``; :func:`csc.calibration.prior_shift`), before the temperature is
+fitted; 0 leaves them as trained.
 """
 import logging
 
@@ -33,8 +36,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from baselines.features import parse_roles, patch_features, strip_features
-from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, tempered,
-                             temperature_of)
+from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, prior_shift,
+                             tempered, temperature_of)
 from csc.errors import ClassificationError
 from csc.learners import make_learner, register_learner
 from csc.options import PATCH_SIZE
@@ -135,6 +138,10 @@ class _PixelClassifier(BaseEstimator):
                 "least two are needed to learn anything — label more classes")
         y = y.astype(np.int64)
         self.temperature_, self.calibration_pixels_ = 1.0, 0
+        self.shift_ = None
+        if getattr(self, "prior", False) and frequencies is not None:
+            self.shift_ = prior_shift(frequencies, np.bincount(y, minlength=self.n_classes),
+                                      float(self.prior))
         train, held = self._calibration_split(y)
         if len(held):
             # the temperature from trees that did not see the held-out pixels ...
@@ -143,7 +150,8 @@ class _PixelClassifier(BaseEstimator):
             logp = np.log(np.maximum(probe.predict_proba(features[held]), 1e-12))
             self.temperature_ = temperature_of(
                 logp, np.searchsorted(classes, y[held]),
-                weights=frequency_weights(y[held], frequencies, self.n_classes))
+                weights=frequency_weights(y[held], frequencies, self.n_classes),
+                shift=None if self.shift_ is None else self.shift_[classes])
             self.calibration_pixels_ = len(held)
             del probe
         # ... divides the log-probabilities of the trees trained on every pixel, so the class
@@ -167,7 +175,9 @@ class _PixelClassifier(BaseEstimator):
         out = np.zeros((len(features), self.n_classes), dtype=np.float32)
         if len(features):
             proba = self.model_.predict_proba(features).astype(np.float32)
-            out[:, self.classes_] = tempered(proba, getattr(self, "temperature_", 1.0))
+            shift = getattr(self, "shift_", None)
+            out[:, self.classes_] = tempered(proba, getattr(self, "temperature_", 1.0),
+                                             None if shift is None else shift[self.classes_])
         return out
 
     def predict_proba(self, strip):
@@ -197,7 +207,8 @@ class LightGBMPixelClassifier(_PixelClassifier):
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
                  illumination=False, n_estimators=200, learning_rate=0.1, num_leaves=31,
-                 min_child_samples=20, n_jobs=2, calibration_fraction=0.2):
+                 min_child_samples=20, n_jobs=2, calibration_fraction=0.2,
+                 prior=0.0):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
@@ -209,6 +220,7 @@ class LightGBMPixelClassifier(_PixelClassifier):
         self.min_child_samples = min_child_samples
         self.n_jobs = n_jobs
         self.calibration_fraction = calibration_fraction
+        self.prior = prior
 
     def _make_model(self):
         from lightgbm import LGBMClassifier
@@ -227,7 +239,7 @@ class RandomForestPixelClassifier(_PixelClassifier):
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
                  illumination=False, n_estimators=200, max_depth=None, min_samples_leaf=1,
-                 n_jobs=2, calibration_fraction=0.2):
+                 n_jobs=2, calibration_fraction=0.2, prior=0.0):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
@@ -238,6 +250,7 @@ class RandomForestPixelClassifier(_PixelClassifier):
         self.min_samples_leaf = min_samples_leaf
         self.n_jobs = n_jobs
         self.calibration_fraction = calibration_fraction
+        self.prior = prior
 
     def _make_model(self):
         from sklearn.ensemble import RandomForestClassifier

@@ -25,6 +25,7 @@ from csc.errors import CscError, JobListError, OptionError
 from csc.modelcard import load_card
 from csc.options import CLASSIFY, ClassifyOptions, Option
 from csc.scenes import find_scenes
+from CSC_Application.run import option_problems
 
 #: Values of the ``Done`` column.
 PENDING, DONE, FAILED = 0, 1, -1
@@ -89,7 +90,8 @@ COLUMNS = (
     Column("Done", _done, help="0 = to run, 1 = finished, -1 = failed (rewritten by the sweep)"),
     *(_option_column(name) for name in ("samples_per_class", "epochs", "batch_size",
                                         "min_confidence", "despeckle", "strip_rows", "seed",
-                                        "phase2", "dense", "front", "confidence", "min_area",
+                                        "phase2", "dense", "prior", "illumination",
+                                        "band_roles", "front", "confidence", "min_area",
                                         "simplify")),
     Column("GPU", _GPU.parse_cell, help="1 = run on a Dask worker offering the resource GPU"),
     Column("Error", _text, help="why the job failed (written by the sweep)"),
@@ -263,6 +265,12 @@ def parse_jobs(table, *, path, models_dir):
             if "Dims" in values and values["Dims"] != card.n_bands:
                 note("Dims", f"model {values['Model']} reads {card.n_bands} bands "
                              f"({','.join(map(str, card.bands))}); fix Dims or Model")
+            if not bad:
+                chosen = ClassifyOptions(**{COLUMN_BY_NAME[n].option: v
+                                            for n, v in values.items()
+                                            if COLUMN_BY_NAME[n].option})
+                for name, reason in option_problems(chosen, bands=card.bands):
+                    note(CLASSIFY[name].column, reason)
         source = None
         if "DataSource" in values:
             source = _resolve(values["DataSource"], base)

@@ -29,21 +29,46 @@ def frequency_weights(y, frequencies, n_classes):
     return weights if weights.sum() > 0 else np.ones(len(y))
 
 
-def tempered(proba, temperature):
-    """Probabilities ``softmax(log(proba) / temperature)`` (the softmax of the logits divided
-    by the temperature), in place for float32 arrays; unchanged at temperature 1."""
-    if temperature == 1.0:
+def prior_shift(frequencies, trained, strength=1.0):
+    """``log(π_c / q_c)`` per class index: the image's class shares ``π`` (``frequencies``,
+    labelled pixels per class) over the shares ``q`` the learner was trained on (``trained``,
+    training pixels per class, or None for a class-balanced sample). Added to the log of a
+    learner's probabilities it turns a posterior under the training prior into one under the
+    image's (Saerens et al. 2002, Neural Computation 14, 21): a class-balanced sample teaches a
+    class that phase one gave a few tiles as often as the whole background, and without the
+    shift the learner spreads it far beyond those tiles. A class without pixels counts as one
+    pixel (its training share, when it has none, as one sample), so it is rare, never
+    impossible. ``strength`` scales the shift: 1 moves all the way to the image's shares, 0.5
+    to their geometric mean with the training shares (a prior estimated from phase one's
+    tiles is itself biased where phase one under-maps a class), 0 not at all."""
+    pi = np.maximum(np.asarray(frequencies, dtype=np.float64), 1.0)
+    q = (np.ones_like(pi) if trained is None
+         else np.maximum(np.asarray(trained, dtype=np.float64), 1.0))
+    if q.shape != pi.shape:
+        raise ValueError(f"{q.size} training counts for {pi.size} class frequencies")
+    return float(strength) * (np.log(pi / pi.sum()) - np.log(q / q.sum()))
+
+
+def tempered(proba, temperature, shift=None):
+    """Probabilities ``softmax(log(proba) / temperature + shift)`` (the softmax of the logits
+    divided by the temperature, then moved to another class prior by :func:`prior_shift`), in
+    place for float32 arrays; unchanged at temperature 1 without a shift."""
+    if temperature == 1.0 and shift is None:
         return proba
-    logits = np.log(np.maximum(proba, 1e-12), out=proba) / np.float32(temperature)
+    logits = np.log(np.maximum(proba, 1e-12), out=proba)
+    logits /= np.float32(temperature)
+    if shift is not None:
+        logits += np.asarray(shift, dtype=np.float32)
     logits -= logits.max(axis=-1, keepdims=True)
     np.exp(logits, out=logits)
     logits /= logits.sum(axis=-1, keepdims=True)
     return logits
 
 
-def temperature_of(logp, targets, *, weights=None):
+def temperature_of(logp, targets, *, weights=None, shift=None):
     """The temperature minimising the (``weights``-weighted) negative log-likelihood of
-    ``targets`` under ``softmax(logp / T)``, searched over exp(−3)..exp(3); 1 without pixels."""
+    ``targets`` under ``softmax(logp / T + shift)`` (``shift``: :func:`prior_shift`, or none),
+    searched over exp(−3)..exp(3); 1 without pixels."""
     from scipy.optimize import minimize_scalar
 
     if len(targets) == 0:
@@ -54,8 +79,10 @@ def temperature_of(logp, targets, *, weights=None):
         raise ValueError(f"{len(weights)} weights for {len(targets)} labelled pixels")
     weights = weights / weights.sum()
 
+    offset = 0.0 if shift is None else np.asarray(shift, dtype=np.float64)
+
     def nll(log_t):
-        z = logp / np.exp(log_t)
+        z = logp / np.exp(log_t) + offset
         z -= z.max(axis=1, keepdims=True)
         return float(np.sum(weights * (np.log(np.exp(z).sum(axis=1))
                                        - z[np.arange(len(z)), targets])))

@@ -31,7 +31,8 @@ from csc.options import PHASE2_LEARNERS, check_patch_size
 
 #: Options the scene pipeline passes to every learner; a learner that has no use for one
 #: (a random forest has no epochs) ignores it. Any other option must be one the learner takes.
-COMMON_OPTIONS = ("n_bands", "epochs", "patience", "batch_size", "progress")
+COMMON_OPTIONS = ("n_bands", "epochs", "patience", "batch_size", "progress",
+                  "illumination", "band_roles", "prior")
 
 _REGISTRY = {}
 

@@ -277,6 +277,20 @@ CLASSIFY = OptionTable(
            help="Train the neural phase-two learner densely on blocks of the tile map: 2-3x "
                 "faster training at K>=3 (slower at K=1), but up to 0.04 lower weighted F1 on "
                 "the smaller benchmark scenes."),
+    Option("illumination", "bool", default=False, column="Illumination",
+           help="Phase two learns from illumination-robust pixel features: each band divided "
+                "by the pixel's brightness, the log brightness, and the normalised differences "
+                "of --band-roles, in place of the bands. Not with --dense."),
+    Option("band_roles", "str", default=None, auto=True, column="BandRoles",
+           help="Role of each band for the features of --illumination and --phase2 "
+                "lightgbm|rf, e.g. red,green,blue,nir,swir (- for a band without one; default "
+                "red,green,blue,nir for the first four bands): NDWI, NDVI and, with a swir "
+                "band, NDSI."),
+    Option("prior", "float", default=0.5, low=0.0, high=1.0, column="Prior",
+           help="How far phase two's probabilities move from its class-balanced training "
+                "towards the image's class shares in the tile map: 0 = as trained (a class "
+                "phase one gave a few tiles spreads far beyond them), 1 = all the way (phase "
+                "one's bias against a class it under-maps is kept)."),
     Option("min_confidence", "float", default=0.0, low=0.0, high=1.0, column="MinConfidence",
            help="Leave phase-one tiles below this top probability unlabelled."),
     Option("despeckle", "int", default=2, low=0, column="Despeckle",

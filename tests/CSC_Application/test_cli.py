@@ -52,3 +52,40 @@ def test_even_patch_size_rejected(tmp_path, phase_one):
     assert result.exit_code == 2
     assert ("Invalid value for --patch-size: must be an odd whole number ≥ 1 (1, 3, 5, 7, 15 …), "
             "got 4") in result.output
+
+
+def test_illumination_with_dense_is_one_line_exit_2(tmp_path, phase_one):
+    path = write_scene(tmp_path, "s", wavy_labels((64, 64)))
+    result = _classify(path, "--model", phase_one, "--patch-size", 1, "--out", tmp_path / "o",
+                       "--dense", "--illumination")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "csc: error: --illumination trains the neural phase two by patch sampling; drop "
+        "--dense or --illumination")
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_band_roles_are_checked_before_anything_runs(tmp_path, phase_one):
+    path = write_scene(tmp_path, "s", wavy_labels((64, 64)))
+    result = _classify(path, "--model", phase_one, "--patch-size", 1, "--out", tmp_path / "o",
+                       "--illumination", "--band-roles", "red,green,blue")
+    assert result.exit_code == 2
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("csc: error: --band-roles 'red,green,blue' names 3 band(s) but the "
+                           "model reads 4 ("), last
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_illumination_run_records_its_features(tmp_path, phase_one):
+    import json
+
+    path = write_scene(tmp_path, "s", wavy_labels((64, 64)))
+    result = _classify(path, "--model", phase_one, "--patch-size", 1, "--out", tmp_path / "o",
+                       "--illumination", "--band-roles", "red,green,-,nir",
+                       "--samples-per-class", 200, "--epochs", 2, "--batch-size", 32,
+                       "--no-front")
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "o" / "s_run.json").read_text())
+    assert info["options"]["illumination"] is True
+    assert info["options"]["band_roles"] == "red,green,-,nir"
+    assert info["scores"]["csc_weighted_f1"] > 0.5

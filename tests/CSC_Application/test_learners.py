@@ -221,3 +221,53 @@ def test_temperature_weights_count_like_repeated_pixels():
     repeated = fit_temperature(model, [(repeated_index, y[repeated_index])])
     assert weighted == pytest.approx(repeated, rel=2e-3)
     assert weighted < fit_temperature(model, batches)    # more right answers: sharper
+
+
+def _shadowed(brightness, n, *, seed):
+    """Two surfaces of the same mean brightness that differ in band ratios only: a flat one
+    (0) and one bright in the NIR (1), each scaled by a per-pixel ``brightness`` range (sun or
+    shadow); returns a (rows, cols, 4) uint16 image and its (rows, cols) class indexes."""
+    rng = np.random.default_rng(seed)
+    spectra = np.array([[0.60, 0.60, 0.60, 0.60], [0.50, 0.55, 0.60, 0.75]])
+    labels = np.repeat(np.arange(2), n // 2)[None, :].repeat(16, axis=0)
+    level = rng.uniform(*brightness, size=labels.shape)[..., None]
+    data = spectra[labels] * level * (1 + rng.normal(0, 0.02, labels.shape + (4,)))
+    return (data * 10000).astype(np.uint16), labels
+
+
+def test_illumination_features_are_the_networks_input_in_training_and_on_strips():
+    """The network sees the seven feature planes of four bands (relative bands, log
+    brightness, NDWI, NDVI), and a strip is classified from the same planes as the training
+    patches: its probabilities equal the network's on the features of each pixel's patch."""
+    from baselines.features import spectral_features
+    from CSC_Application.sampling import PatchSet
+    from csc.calibration import tempered
+    from csc.scaling import Scaling
+
+    k, scaling = 3, Scaling.fixed(10000)
+    sun, labels = _shadowed((0.7, 1.0), 64, seed=0)
+    rows, cols = np.nonzero(np.ones_like(labels, dtype=bool))
+    patches = PatchSet(sun, rows, cols, labels[rows, cols], patch_size=k, scaling=scaling)
+    learner = PatchNetworkClassifier(patch_size=k, n_classes=2, n_bands=4, epochs=30,
+                                     batch_size=64, random_state=0, illumination=True)
+    learner.fit(patches, patches.labels)
+    assert learner.roles_ == ("red", "green", "blue", "nir")
+    assert learner.n_bands_ == 7 and learner.model_.input_shape[-1] == 7
+    shade, shade_labels = _shadowed((0.25, 0.4), 64, seed=1)
+    strip = np.pad(scaling.apply(shade), ((1, 1), (1, 1), (0, 0)), mode="reflect")
+    proba = learner.predict_proba(strip)
+    assert proba.shape == shade_labels.shape + (2,)
+    r, c = np.nonzero(np.ones(shade_labels.shape, dtype=bool))
+    windows = np.stack([strip[r + dr, c + dc] for dr in range(k) for dc in range(k)], axis=1)
+    explicit = spectral_features(windows.reshape(-1, k, k, 4), learner.roles_,
+                                 illumination=True)
+    expected = tempered(learner.model_.predict(explicit, verbose=0), learner.temperature_)
+    np.testing.assert_allclose(proba.reshape(-1, 2), expected, atol=2e-4)
+    # in a third of the light the band ratios still tell the two surfaces apart
+    assert np.mean(proba.argmax(axis=-1) == shade_labels) > 0.9
+
+
+def test_illumination_features_refuse_dense_training():
+    learner = PatchNetworkClassifier(patch_size=1, n_classes=3, n_bands=4, illumination=True)
+    with pytest.raises(ClassificationError, match="drop --dense or --illumination"):
+        learner.fit_map(None)

@@ -227,3 +227,29 @@ def test_too_few_pixels_to_hold_out_leaves_probabilities_alone():
     assert learner.temperature_ == 1.0 and learner.calibration_pixels_ == 0
     np.testing.assert_allclose(learner.predict_proba_features(x),
                                learner.model_.predict_proba(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [LightGBMPixelClassifier, RandomForestPixelClassifier])
+def test_prior_keeps_a_rare_class_rare(cls):
+    """Trained 1000/1000 on two overlapping classes of a map that is 95 % class 0: as trained,
+    the learner gives the rare class far more than its share; with the whole prior shift its
+    share and accuracy are the map's, half of it lands in between (or there)."""
+    def draw(n, share, seed):
+        rng = np.random.default_rng(seed)
+        y = (rng.random(n) < share).astype(np.int64)
+        return (rng.normal(0.0, 1.0, (n, 4)) + 1.0 * y[:, None]).astype(np.float32), y
+
+    x0, _ = draw(20000, 0.0, 0)
+    x1, _ = draw(20000, 1.0, 1)
+    x = np.concatenate([x0[:1000], x1[:1000]])
+    y = np.repeat([0, 1], 1000)
+    x_test, y_test = draw(20000, 0.05, 2)
+    predicted, accuracy = {}, {}
+    for prior in (0.0, 0.5, 1.0):
+        learner = cls(patch_size=1, n_classes=2, n_estimators=100, prior=prior)
+        pred = learner.fit_features(x, y, frequencies=[19000, 1000]).predict_proba_features(
+            x_test).argmax(axis=1)
+        predicted[prior], accuracy[prior] = pred.mean(), np.mean(pred == y_test)
+    assert predicted[0.0] > 0.15 and predicted[1.0] < 0.08, predicted
+    assert predicted[1.0] <= predicted[0.5] < predicted[0.0], predicted
+    assert accuracy[1.0] > accuracy[0.0] + 0.05 and accuracy[0.5] > accuracy[0.0] + 0.02, accuracy

@@ -232,3 +232,16 @@ def test_a_lock_file_naming_a_live_process_without_the_lock_is_taken_over(worksp
     with sweep_lock(path):
         assert lock.read_text() == f"{os.getpid()}\n"
     assert not lock.exists()
+
+
+def test_phase_two_feature_options_are_checked_before_anything_runs(workspace):
+    study, models = workspace
+    path = write_list(study, 'vgg16_t32,scenes,a,1,1,1,"red,green,blue"',
+                      "vgg16_t32,scenes,b,3,1,0,",
+                      header="Model,DataSource,OutFolder,PatchSize,Dense,Illumination,BandRoles")
+    with pytest.raises(JobListError, match="2 problem") as info:
+        read_jobs(path, models_dir=models)
+    message = str(info.value)
+    assert "line 2, Illumination" in message and "drop --dense or --illumination" in message
+    assert "line 2, BandRoles" in message and "names 3 band(s) but the model reads 4" in message
+    assert "line 3" not in message
