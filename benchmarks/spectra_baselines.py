@@ -5,16 +5,20 @@ Gulkana, South Cascade and Sperry glaciers; classes 1 snow, 2 shadowed snow, 3 i
 5 water). For each site in turn, LightGBM, a random forest and the phase-two pixel MLP
 (K = 1: Dense 64 → BatchNorm → 32 → 16 → softmax, L2 1e-3, the ``CSC_Application.learners``
 network) are trained on the other two sites and tested on it, with bands B4, B3, B2, B8 (red,
-green, blue, NIR) — the bands the CSC method uses. Training samples are balanced by class as in
+green, blue, NIR) — the bands the CSC method uses — or the ``--bands`` given (with B11, the
+features add NDSI: always for the trees, with ``--illumination`` for the MLP). Training samples are balanced by class as in
 phase two (every class drawn to the same count, with replacement when it has fewer points).
 
 Prints macro F1 and per-class F1 per test site and learner and writes them as CSV::
 
-    python benchmarks/spectra_baselines.py [--quick] [--out bench_output/spectra_baselines.csv]
+    python benchmarks/spectra_baselines.py [--quick] [--illumination] [--bands B4,B3,B2,B8,B11]
+        [--out bench_output/spectra_baselines.csv]
 
 ``macro_f1`` averages the classes present in the test site or predicted there (a class absent
 from the site but predicted scores 0, as in ``csc.metrics.class_report``); ``macro_f1_present``
-averages the classes present in the test site only. A class absent from a test site and never
+averages the classes present in the test site only, ``macro_f1_learnable`` those of them that
+the training sites hold too (water is present only at South Cascade, so it scores 0 there and
+caps that site's ``macro_f1_present`` at 0.75). A class absent from a test site and never
 predicted there has no F1 (empty cell); a class absent from both training sites (water when
 South Cascade is the test site) cannot be predicted. Exits 0 with a message when the data file
 is absent.
@@ -39,6 +43,8 @@ from csc.scaling import Scaling  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "s2-glacier-spectra" / "sentinel2_sr_points.csv"
 BANDS = ["B4", "B3", "B2", "B8"]          # red, green, blue, NIR: the method's band order
+#: Roles of the Sentinel-2 bands the features know (:mod:`baselines.features`); others have none.
+ROLES = {"B2": "blue", "B3": "green", "B4": "red", "B8": "nir", "B11": "swir"}
 SCHEMA = ClassSchema(classes=(ClassInfo(1, "snow", "#f7fcfd"),
                               ClassInfo(2, "shadowed snow", "#9ecae1"),
                               ClassInfo(3, "ice", "#41b6c4"),
@@ -58,7 +64,13 @@ def balanced_index(y, *, per_class, rng):
     return rng.permutation(np.concatenate(parts))
 
 
-def learners(quick, seed, illumination=False):
+def band_roles(bands):
+    """The feature roles of Sentinel-2 ``bands``, comma-separated (``-`` for a band without one;
+    only the first SWIR band has the ``swir`` role)."""
+    return ",".join(ROLES.get(b, "-") for b in bands)
+
+
+def learners(quick, seed, illumination=False, bands=BANDS):
     from baselines.learners import LightGBMPixelClassifier, RandomForestPixelClassifier
     from CSC_Application.learners import PatchNetworkClassifier
     from csc.backend import quiet_tensorflow
@@ -69,19 +81,23 @@ def learners(quick, seed, illumination=False):
     return {
         "lightgbm": LightGBMPixelClassifier(patch_size=1, n_classes=SCHEMA.n_classes,
                                             random_state=seed, n_estimators=trees,
-                                            illumination=illumination),
+                                            illumination=illumination,
+                                            band_roles=band_roles(bands)),
         "rf": RandomForestPixelClassifier(patch_size=1, n_classes=SCHEMA.n_classes,
                                           random_state=seed, n_estimators=trees,
-                                          illumination=illumination),
+                                          illumination=illumination,
+                                          band_roles=band_roles(bands)),
         "mlp": PatchNetworkClassifier(patch_size=1, n_classes=SCHEMA.n_classes,
-                                      random_state=seed, n_bands=len(BANDS),
+                                      random_state=seed, n_bands=len(bands),
                                       epochs=30 if quick else 300, patience=10,
-                                      batch_size=256),
+                                      batch_size=256, illumination=illumination,
+                                      band_roles=band_roles(bands)),
     }
 
 
-def run(data, *, quick=False, seed=0, per_class=3000, illumination=False, mlp=True):
-    """One row per (test site, learner): macro F1, accuracy and per-class F1."""
+def run(data, *, quick=False, seed=0, per_class=3000, illumination=False, mlp=True,
+        bands=BANDS):
+    """One row per (test site, learner): macro F1, accuracy and per-class F1, on ``bands``."""
     from CSC_Application.sampling import PatchSet
 
     scaling = Scaling.fixed(1.0)          # surface reflectance is already 0..1
@@ -92,12 +108,12 @@ def run(data, *, quick=False, seed=0, per_class=3000, illumination=False, mlp=Tr
         rng = np.random.default_rng(seed)
         y_train = SCHEMA.to_index(train["class"].to_numpy())
         pick = balanced_index(y_train, per_class=per_class, rng=rng)
-        pixels = train[BANDS].to_numpy(np.float32)[pick][:, None, :]   # (n, 1, bands) "image"
+        pixels = train[bands].to_numpy(np.float32)[pick][:, None, :]   # (n, 1, bands) "image"
         patches = PatchSet(pixels, np.arange(len(pick)), np.zeros(len(pick), int),
                            y_train[pick], patch_size=1, scaling=scaling)
-        strip = scaling.apply(test[BANDS].to_numpy(np.float32)[:, None, :])
+        strip = scaling.apply(test[bands].to_numpy(np.float32)[:, None, :])
         truth = test["class"].to_numpy().astype(np.uint8)
-        for name, learner in learners(quick, seed, illumination).items():
+        for name, learner in learners(quick, seed, illumination, bands).items():
             if name == "mlp" and not mlp:
                 continue
             start = time.perf_counter()
@@ -106,10 +122,13 @@ def run(data, *, quick=False, seed=0, per_class=3000, illumination=False, mlp=Tr
             pred = SCHEMA.to_ids(np.argmax(proba, axis=-1))
             report = class_report(truth, pred, schema=SCHEMA).set_index("Class")["F1_score"]
             present = [SCHEMA.name_of(c) for c in np.unique(truth)]
+            learnable = [SCHEMA.name_of(c) for c in np.unique(truth)
+                         if c in set(train["class"])]
             row = {"test_site": test_site, "learner": name,
                    "train_points": len(train), "test_points": len(test),
                    "macro_f1": report["macro avg"],
                    "macro_f1_present": float(report[present].mean()),
+                   "macro_f1_learnable": float(report[learnable].mean()),
                    "accuracy": report["accuracy"]}
             row.update({f"f1_{c}": report.get(c, np.nan) for c in SCHEMA.names})
             row["seconds"] = time.perf_counter() - start
@@ -117,7 +136,8 @@ def run(data, *, quick=False, seed=0, per_class=3000, illumination=False, mlp=Tr
             print(f"  {test_site:>12} {name:>8}: macro F1 {row['macro_f1']:.3f} "
                   f"({row['seconds']:.1f} s)", flush=True)
     table = pd.DataFrame(rows)
-    mean = (table.groupby("learner", sort=False)[["macro_f1", "macro_f1_present", "accuracy"]]
+    mean = (table.groupby("learner", sort=False)[["macro_f1", "macro_f1_present",
+                                               "macro_f1_learnable", "accuracy"]]
             .mean()
             .reset_index().assign(test_site="mean"))
     table = pd.concat([table, mean], ignore_index=True)
@@ -130,8 +150,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--illumination", action="store_true",
-                        help="add the illumination-robust features to the trees' bands and "
-                             "normalised differences")
+                        help="every learner (the MLP too) on the illumination-robust "
+                             "features in place of the bands")
+    parser.add_argument("--bands", default=",".join(BANDS),
+                        help="comma-separated Sentinel-2 bands, in order (default %(default)s); "
+                             "with B11 the trees add NDSI (green/SWIR)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_output" /
                         "spectra_baselines.csv")
     args = parser.parse_args(argv)
@@ -140,8 +163,14 @@ def main(argv=None):
               "../shared/data/s2-glacier-spectra beside the repository)")
         return 0
     data = pd.read_csv(args.data)
-    print(f"{len(data)} points, bands {', '.join(BANDS)}; train on two sites, test on the third")
-    table = run(data, quick=args.quick, seed=args.seed, illumination=args.illumination)
+    bands = [b.strip().upper() for b in args.bands.split(",") if b.strip()]
+    missing = [b for b in bands if b not in data.columns]
+    if missing:
+        parser.error(f"--bands: {', '.join(missing)} not in {args.data} "
+                     f"(it has {', '.join(c for c in data.columns if c.startswith('B'))})")
+    print(f"{len(data)} points, bands {', '.join(bands)}; train on two sites, test on the third")
+    table = run(data, quick=args.quick, seed=args.seed, illumination=args.illumination,
+                bands=bands)
     from csc.files import write_csv
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
