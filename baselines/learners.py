@@ -36,6 +36,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from baselines.features import parse_roles, patch_features, strip_features
+from csc.backend import thread_cap
 from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, prior_shift,
                              tempered, temperature_of)
 from csc.errors import ClassificationError
@@ -44,6 +45,8 @@ from csc.options import PATCH_SIZE
 
 log = logging.getLogger(__name__)
 
+#: Threads of the trees when neither ``n_jobs`` nor a job's thread cap is set.
+DEFAULT_THREADS = 2
 #: Patches gathered per feature batch in ``fit`` (bounded memory at large K).
 _BATCH_BYTES = 64 * 2 ** 20
 
@@ -56,6 +59,11 @@ class _PixelClassifier(BaseEstimator):
     @property
     def halo(self):
         return int(self.patch_size) // 2
+
+    def _threads(self):
+        """``n_jobs``, or the job's thread cap (:func:`csc.backend.thread_cap`), or
+        :data:`DEFAULT_THREADS`."""
+        return int(self.n_jobs or thread_cap() or DEFAULT_THREADS)
 
     # -- subclasses build the estimator ----------------------------------------------------
     def _make_model(self):
@@ -207,7 +215,7 @@ class LightGBMPixelClassifier(_PixelClassifier):
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
                  illumination=False, n_estimators=200, learning_rate=0.1, num_leaves=31,
-                 min_child_samples=20, n_jobs=2, calibration_fraction=0.2,
+                 min_child_samples=20, n_jobs=None, calibration_fraction=0.2,
                  prior=0.0):
         self.patch_size = patch_size
         self.n_classes = n_classes
@@ -229,7 +237,7 @@ class LightGBMPixelClassifier(_PixelClassifier):
                               num_leaves=self.num_leaves,
                               min_child_samples=self.min_child_samples,
                               random_state=self.random_state, deterministic=True,
-                              force_row_wise=True, n_jobs=self.n_jobs, verbose=-1)
+                              force_row_wise=True, n_jobs=self._threads(), verbose=-1)
 
 
 class RandomForestPixelClassifier(_PixelClassifier):
@@ -239,7 +247,7 @@ class RandomForestPixelClassifier(_PixelClassifier):
 
     def __init__(self, *, patch_size=5, n_classes=None, random_state=0, band_roles=None,
                  illumination=False, n_estimators=200, max_depth=None, min_samples_leaf=1,
-                 n_jobs=2, calibration_fraction=0.2, prior=0.0):
+                 n_jobs=None, calibration_fraction=0.2, prior=0.0):
         self.patch_size = patch_size
         self.n_classes = n_classes
         self.random_state = random_state
@@ -257,7 +265,7 @@ class RandomForestPixelClassifier(_PixelClassifier):
 
         return RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
                                       min_samples_leaf=self.min_samples_leaf,
-                                      random_state=self.random_state, n_jobs=self.n_jobs)
+                                      random_state=self.random_state, n_jobs=self._threads())
 
 
 #: The baseline learners, by the name used on the command line.

@@ -253,3 +253,17 @@ def test_prior_keeps_a_rare_class_rare(cls):
     assert predicted[0.0] > 0.15 and predicted[1.0] < 0.08, predicted
     assert predicted[1.0] <= predicted[0.5] < predicted[0.0], predicted
     assert accuracy[1.0] > accuracy[0.0] + 0.05 and accuracy[0.5] > accuracy[0.0] + 0.02, accuracy
+
+
+@pytest.mark.parametrize("cls", [LightGBMPixelClassifier, RandomForestPixelClassifier])
+def test_trees_take_the_job_s_thread_cap(cls, monkeypatch):
+    """A sweep job given one thread (``--threads-per-job``) trains its trees on one thread, so
+    two jobs on two cores do not oversubscribe them; ``n_jobs`` set by hand wins."""
+    from csc import backend
+
+    x, y = _overlapping(600, 0)
+    monkeypatch.delitem(backend._STATE, "threads", raising=False)    # no cap: the default
+    assert cls(patch_size=1, n_classes=3).fit_features(x, y).model_.n_jobs == 2
+    monkeypatch.setitem(backend._STATE, "threads", 1)
+    assert cls(patch_size=1, n_classes=3).fit_features(x, y).model_.n_jobs == 1
+    assert cls(patch_size=1, n_classes=3, n_jobs=3).fit_features(x, y).model_.n_jobs == 3
