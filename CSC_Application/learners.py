@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 import baselines.learners  # noqa: F401  (registers lightgbm and rf)
-from baselines.features import feature_names, parse_roles, spectral_features
+from baselines.features import parse_roles, spectral_features
 from csc.backend import load_keras, setup_backend
 from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, prior_shift,
                              tempered, temperature_of)
@@ -246,7 +246,7 @@ class PatchNetworkClassifier(BaseEstimator):
         if self.illumination:
             self.roles_ = parse_roles(self.band_roles, int(patches.n_bands))
             patches = _FeaturePatches(patches, self._features)
-            n_bands = len(feature_names(self.roles_, illumination=True))
+            n_bands = patches.n_bands
         setup_backend(seed=int(self.random_state))
         rng = np.random.default_rng(self.random_state)
         # whole pixels are held out: one drawn twice (smaller classes are drawn with
@@ -389,9 +389,7 @@ class PatchNetworkClassifier(BaseEstimator):
         self.temperature_, self.calibration_pixels_ = 1.0, 0
         self.shift_ = None
         if self.prior:   # classes are balanced by loss weights
-            counts = np.bincount(np.asarray(training.class_map).ravel(), minlength=256)
-            self.shift_ = prior_shift(counts[np.asarray(training.schema.ids)], None,
-                                      float(self.prior))
+            self.shift_ = prior_shift(plan.counts, None, float(self.prior))
         if val_ds is not None:
             self.temperature_, self.calibration_pixels_ = self._dense_temperature(
                 dense, training, plan, val_ds, batch)

@@ -147,7 +147,7 @@ class _PixelClassifier(BaseEstimator):
         y = y.astype(np.int64)
         self.temperature_, self.calibration_pixels_ = 1.0, 0
         self.shift_ = None
-        if getattr(self, "prior", False) and frequencies is not None:
+        if self.prior and frequencies is not None:
             self.shift_ = prior_shift(frequencies, np.bincount(y, minlength=self.n_classes),
                                       float(self.prior))
         train, held = self._calibration_split(y)
