@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 _PREFIX = ".csc-"
 _STAGING = ".staging-"
 _JOURNAL = ".commit.json"
+#: Output sets of this process entered and not yet closed (see :func:`close_open_sets`).
+_OPEN = []
 
 
 def manifest_name(stem):
@@ -123,9 +125,11 @@ class OutputSet:
     def __enter__(self):
         recover(self.out_dir, self.stem)
         self.staging = self.out_dir / f"{_PREFIX}{self.stem}{_STAGING}{os.getpid()}"
+        _OPEN.append(self)   # before the folder exists: an interrupt can land anywhere after
         try:
             self.staging.mkdir(parents=True)
         except OSError as exc:
+            self._close()
             raise OutputError(f"cannot write in {self.out_dir}: {exc.strerror}; choose a "
                               "writable output folder") from exc
         return self
@@ -161,10 +165,25 @@ class OutputSet:
         return self.committed
 
     def __exit__(self, exc_type, exc, tb):
+        self._close()
+        return False
+
+    def _close(self):
+        """Leave the folder as the commit left it: finish a journalled commit, else remove
+        the staging folder (the earlier set stays)."""
         if self.committed is None and self.staging is not None:
             journal = _journal(self.out_dir, self.stem)
             if journal.exists():   # interrupted while moving the set: finish the commit
                 _roll_forward(journal)
             else:
                 shutil.rmtree(self.staging, ignore_errors=True)
-        return False
+        with contextlib.suppress(ValueError):
+            _OPEN.remove(self)
+
+
+def close_open_sets():
+    """Close every output set of this process still open: for a stop (Ctrl-C) that landed
+    where a ``with`` block's ``__exit__`` does not run, e.g. inside ``__enter__`` right after
+    the staging folder was made."""
+    for outputs in list(_OPEN):
+        outputs._close()

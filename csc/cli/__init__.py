@@ -34,6 +34,9 @@ class CscGroup(click.Group):
                 click.exceptions.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
+            from csc.outputs import close_open_sets
+
+            close_open_sets()
             click.echo("csc: interrupted; outputs already committed are complete, the rest "
                        "were not written", err=True)
             sys.exit(130)

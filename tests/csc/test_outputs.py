@@ -138,3 +138,37 @@ def test_ctrl_c_while_moving_the_set_finishes_the_commit(tmp_path, monkeypatch):
     assert (tmp_path / "s_classified.tif").read_text() == "new map"
     assert not (tmp_path / "s_front.geojson").exists()
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_ctrl_c_inside_enter_is_cleaned_up_by_the_command_line(tmp_path, monkeypatch):
+    """Ctrl-C landing right after the staging folder is made, before ``with`` has an
+    ``__exit__`` to call: ``csc``'s interrupt handler closes the set, the earlier set stays."""
+    import click
+
+    from csc.cli import CscGroup
+
+    _commit(tmp_path, "s", {"s_classified.tif": "old map"})
+    before = {n: (tmp_path / n).read_bytes() for n in _listing(tmp_path)}
+    real = Path.mkdir
+
+    def interrupted(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        if ".staging-" in self.name:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "mkdir", interrupted)
+
+    @click.group(cls=CscGroup)
+    def cli():
+        pass
+
+    @cli.command()
+    def run():
+        with OutputSet(tmp_path, "s") as outputs:
+            outputs.path("s_classified.tif").write_text("new map")
+            outputs.commit({})
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["run"], prog_name="csc")
+    assert stopped.value.code == 130
+    assert {n: (tmp_path / n).read_bytes() for n in _listing(tmp_path)} == before
