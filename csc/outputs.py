@@ -70,6 +70,7 @@ def recover(out_dir, stem=None):
         return
     pattern = f"{_PREFIX}{stem if stem is not None else '*'}"
     for journal in sorted(out_dir.glob(pattern + _JOURNAL)):
+        log.info("completing the interrupted commit of %s", journal.parent)
         _roll_forward(journal)
     for staging in sorted(out_dir.glob(pattern + _STAGING + "*")):
         log.info("removing %s, left by an interrupted run", staging)
@@ -83,6 +84,7 @@ def settle(folder, key):
     folder = Path(folder)
     journal = _journal(folder, key)
     if journal.exists():
+        log.info("completing the interrupted commit of %s", folder)
         _roll_forward(journal)
 
 
@@ -94,7 +96,6 @@ def _roll_forward(journal):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise OutputError(f"{journal}: unreadable commit journal ({exc}); delete it and the "
                           f"{_PREFIX}*{_STAGING}* folders beside it, then run again") from exc
-    log.info("completing the interrupted commit of %s", journal.parent)
     for name in move:
         staged = staging / name
         if staged.exists():
@@ -174,6 +175,7 @@ class OutputSet:
         if self.committed is None and self.staging is not None:
             journal = _journal(self.out_dir, self.stem)
             if journal.exists():   # interrupted while moving the set: finish the commit
+                log.info("completing the interrupted commit of %s", self.out_dir)
                 _roll_forward(journal)
             else:
                 shutil.rmtree(self.staging, ignore_errors=True)
