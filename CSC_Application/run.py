@@ -55,11 +55,12 @@ from csc.pixels import read_pixels
 from csc.polygons import FRONT_LAYER, MARGINS_LAYER
 from csc.sampling import confirmed
 from csc.scenes import find_scenes, open_scene
+from CSC_Application.cleaning import clean_patches, fold_cell, refill
 from CSC_Application.despeckle import despeckle
 from CSC_Application.front import front_outputs
 from CSC_Application.learners import PatchNetworkClassifier  # noqa: F401  (registers nn)
 from CSC_Application.sampling import PatchSet, sample_centres
-from CSC_Application.tilemap import tile_map
+from CSC_Application.tilemap import tile_confidence, tile_map
 from Phase_1_CNN.model import load_model
 
 log = logging.getLogger(__name__)
@@ -108,11 +109,16 @@ class TileMapLabels:
         self.progress = progress
 
     def class_map(self, image):
-        """Phase-one class ids (rows, cols) uint8 of an in-memory ``Image``."""
-        class_map, _ = tile_map(image.data, valid=image.valid, model=self.phase_one.load(),
+        """Phase-one class ids (rows, cols) uint8 of an in-memory ``Image``; the tile grid
+        and its probabilities are kept as ``tiles_`` (:func:`tile_map`)."""
+        class_map, self.tiles_ = tile_map(image.data, valid=image.valid, model=self.phase_one.load(),
                                 card=self.phase_one.card, min_confidence=self.min_confidence,
                                 progress=self.progress, path=image.path)
         return class_map
+
+    def confidence(self, rows, cols):
+        """The top phase-one probability of pixels ``(rows, cols)`` of the last map."""
+        return tile_confidence(self.tiles_, rows, cols)
 
 
 @dataclasses.dataclass
@@ -227,7 +233,7 @@ DENSE_SAMPLES = 30_000
 
 
 def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_class, seed,
-                    path, dense=False, tile_size=0):
+                    path, dense=False, tile_size=0, clean=False, weights=None):
     """Train ``learner`` on the phase-one map of an in-memory ``image``; returns the record of
     the pixels it used (for ``run.json``).
 
@@ -243,7 +249,14 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     ``tile_size`` (the phase-one tile side) makes the neural learner fit its temperature on
     the held-out pixels whose label the tile map confirms one tile away in all eight
     directions (:func:`csc.sampling.confirmed`): the tile map is wrong mostly at its class
-    boundaries, and a temperature fitted on its errors leaves the map under-confident."""
+    boundaries, and a temperature fitted on its errors leaves the map under-confident.
+
+    ``clean`` (patch sampling only) first drops the sampled pixels whose label out-of-fold
+    predictions of the learner confidently contradict (:mod:`CSC_Application.cleaning`); the
+    neural learner's classes are then drawn again from what is left to stay balanced.
+    ``weights`` (patch sampling only), a function of the sampled pixels' ``(rows, cols)``,
+    gives each its weight in the training loss (the phase-one tile probability with
+    ``--tile-weights``)."""
     source = f"the phase-one map of {path}"
     if dense and hasattr(learner, "fit_map"):
         learner.fit_map(LabelledImage(image.data, image.valid, class_map, schema, scaling,
@@ -267,12 +280,21 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     patches = PatchSet(image.data, sample.rows, sample.cols, schema.to_index(sample.labels),
                        patch_size=learner.patch_size, scaling=scaling, valid=image.valid)
     frequencies = [sample.counts.get(c, 0) for c in schema.ids]
-    if trees:
-        learner.fit(patches, patches.labels, frequencies=frequencies)
-    else:
-        learner.fit(patches, patches.labels, frequencies=frequencies,
-                    confirmed=(confirmed(class_map, sample.rows, sample.cols,
-                                         distance=tile_size) if tile_size else None))
+    cleaning = None
+    if clean:
+        keep, cleaning = clean_patches(learner, patches, patches.labels, seed=seed,
+                                       cell=fold_cell(class_map.shape, tile_size),
+                                       frequencies=frequencies,
+                                       class_names=[schema.name_of(c) for c in schema.ids])
+        patches = patches.subset(np.flatnonzero(keep) if trees else
+                                 refill(keep, patches.labels, seed=seed))
+    extra = {}
+    if weights is not None:
+        extra["sample_weight"] = weights(patches.rows, patches.cols)
+    if not trees:
+        extra["confirmed"] = (confirmed(class_map, patches.rows, patches.cols,
+                                        distance=tile_size) if tile_size else None)
+    learner.fit(patches, patches.labels, frequencies=frequencies, **extra)
     calibration = {}
     if hasattr(learner, "temperature_"):
         calibration = {"temperature": round(float(learner.temperature_), 4),
@@ -284,7 +306,10 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
             "with_replacement": [schema.name_of(c) for c in sample.replaced],
             "per_class": {schema.name_of(c): n for c, n in sample.drawn.items() if n},
             "labelled_pixels": {schema.name_of(c): n for c, n in sample.counts.items()},
-            "absent_classes": [schema.name_of(c) for c in sample.absent]}
+            "absent_classes": [schema.name_of(c) for c in sample.absent],
+            **({"cleaning": cleaning} if cleaning else {}),
+            **({"mean_weight": round(float(np.mean(extra["sample_weight"])), 4)}
+               if weights is not None else {})}
 
 
 def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
@@ -310,7 +335,10 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                                       scaling=card.scaling,
                                       samples_per_class=options.samples_per_class,
                                       seed=options.seed, path=opened.image,
-                                      dense=options.dense, tile_size=card.tile_size)
+                                      dense=options.dense, tile_size=card.tile_size,
+                                      clean=options.clean,
+                                      weights=labels.confidence if options.tile_weights
+                                      else None)
         strip_rows = run.strip_rows(learner, strip_rows=options.strip_rows,
                                     whole_image=options.whole_image,
                                     n_features=int(getattr(learner, "n_features_in_", 0)))
@@ -382,6 +410,12 @@ def option_problems(options, *, bands):
     if options.illumination and options.dense and options.phase2 in ("nn", "mlp"):
         problems.append(("illumination", "--illumination trains the neural phase two by patch "
                                          "sampling; drop --dense or --illumination"))
+    if options.clean and options.dense and options.phase2 in ("nn", "mlp"):
+        problems.append(("clean", "--clean cleans the sampled training pixels of patch "
+                                  "sampling; drop --dense or --clean"))
+    if options.tile_weights and options.dense and options.phase2 in ("nn", "mlp"):
+        problems.append(("tile_weights", "--tile-weights weighs the sampled training pixels "
+                                         "of patch sampling; drop --dense or --tile-weights"))
     if options.band_roles is not None:
         named = [r.strip() for r in str(options.band_roles).split(",")]
         if len(named) != len(bands):

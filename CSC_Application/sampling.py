@@ -83,10 +83,17 @@ class PatchSet:
         index = np.asarray(index)
         return self.scaling.apply(self.data[self.rows[index], self.cols[index]])
 
+    def subset(self, index):
+        """The patch set of samples ``index`` only (the same image, not copied)."""
+        index = np.asarray(index)
+        return PatchSet(self.data, self.rows[index], self.cols[index], self.labels[index],
+                        patch_size=self.patch_size, scaling=self.scaling, valid=self.valid)
 
-def patch_dataset(patches, index, labels, *, batch_size, shuffle=False, seed=0):
+
+def patch_dataset(patches, index, labels, *, batch_size, shuffle=False, seed=0, weights=None):
     """A ``keras.utils.PyDataset`` of (patches, labels) batches over samples ``index`` of a
-    ``PatchSet``; with ``shuffle`` the order is redrawn every epoch from ``seed``."""
+    ``PatchSet`` (with ``weights``, one per sample, (patches, labels, weights)); with
+    ``shuffle`` the order is redrawn every epoch from ``seed``."""
     keras = load_keras()
 
     class PatchBatches(keras.utils.PyDataset):
@@ -102,6 +109,8 @@ def patch_dataset(patches, index, labels, *, batch_size, shuffle=False, seed=0):
 
         def __getitem__(self, i):
             batch = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            if weights is not None:
+                return patches.take(batch), self.labels[batch], weights[batch]
             return patches.take(batch), self.labels[batch]
 
         def on_epoch_end(self):

@@ -74,3 +74,12 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
     return class_map, {"tile_size": tile, "row_origins": row_origins,
                        "col_origins": col_origins, "ids": grid,
                        "confidence": confidence.reshape(grid.shape)}
+
+
+def tile_confidence(tiles, rows, cols):
+    """The top probability of the phase-one tile that labels each pixel ``(rows, cols)``
+    (``tiles`` as :func:`tile_map` returns it; 0 where the tile held no data)."""
+    tile = int(tiles["tile_size"])
+    r = np.minimum(np.asarray(rows) // tile, len(tiles["row_origins"]) - 1)
+    c = np.minimum(np.asarray(cols) // tile, len(tiles["col_origins"]) - 1)
+    return tiles["confidence"][r, c]

@@ -76,10 +76,11 @@ class _PixelClassifier(BaseEstimator):
             raise ClassificationError(f"{type(self).__name__}: n_classes must be >= 2, "
                                       f"got {self.n_classes}")
 
-    def fit(self, patches, y, *, frequencies=None):
+    def fit(self, patches, y, *, frequencies=None, sample_weight=None):
         """Fit on a phase-two ``PatchSet`` and class indexes ``y``; returns self.
         ``frequencies`` (labelled pixels per class index) weighs the held-out pixels back to
-        the image's class frequencies for the temperature (the sample is class-balanced)."""
+        the image's class frequencies for the temperature (the sample is class-balanced);
+        ``sample_weight`` (one per sample) weighs the training pixels of the trees."""
         self._check()
         y = np.asarray(y)
         n = len(patches)
@@ -103,7 +104,7 @@ class _PixelClassifier(BaseEstimator):
             parts.append(patch_features(chunk, roles=self.roles_,
                                         illumination=bool(self.illumination)))
         features = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
-        return self._fit_table(features, y, frequencies=frequencies)
+        return self._fit_table(features, y, frequencies=frequencies, sample_weight=sample_weight)
 
     def fit_features(self, features, y, *, roles=None, frequencies=None):
         """Fit on a feature table (n, F) (from :mod:`baselines.features`) and class indexes;
@@ -134,7 +135,7 @@ class _PixelClassifier(BaseEstimator):
             return everything, everything[:0]
         return everything[~held], everything[held]
 
-    def _fit_table(self, features, y, *, frequencies=None):
+    def _fit_table(self, features, y, *, frequencies=None, sample_weight=None):
         if y.size and (y.min() < 0 or y.max() >= self.n_classes):
             raise ClassificationError(
                 f"{type(self).__name__}: labels must be class indexes 0..{self.n_classes - 1}, "
@@ -145,6 +146,10 @@ class _PixelClassifier(BaseEstimator):
                 f"{type(self).__name__}: the training samples hold {len(seen)} class(es); at "
                 "least two are needed to learn anything — label more classes")
         y = y.astype(np.int64)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != y.shape:
+                raise ValueError(f"{len(y)} samples but {sample_weight.size} sample weights")
         self.temperature_, self.calibration_pixels_ = 1.0, 0
         self.shift_ = None
         if self.prior and frequencies is not None:
@@ -153,7 +158,9 @@ class _PixelClassifier(BaseEstimator):
         train, held = self._calibration_split(y)
         if len(held):
             # the temperature from trees that did not see the held-out pixels ...
-            probe = self._make_model().fit(features[train], y[train])
+            probe = self._make_model().fit(
+                features[train], y[train],
+                sample_weight=None if sample_weight is None else sample_weight[train])
             classes = np.asarray(probe.classes_, dtype=np.int64)
             logp = np.log(np.maximum(probe.predict_proba(features[held]), 1e-12))
             self.temperature_ = temperature_of(
@@ -165,7 +172,7 @@ class _PixelClassifier(BaseEstimator):
         # ... divides the log-probabilities of the trees trained on every pixel, so the class
         # map is the one they give uncalibrated
         self.model_ = self._make_model()
-        self.model_.fit(features, y)
+        self.model_.fit(features, y, sample_weight=sample_weight)
         self.classes_ = np.asarray(self.model_.classes_, dtype=np.int64)
         self.n_features_in_ = features.shape[1]
         self.history_ = {}

@@ -291,6 +291,13 @@ CLASSIFY = OptionTable(
                 "towards the image's class shares in the tile map: 0 = as trained (a class "
                 "phase one gave a few tiles spreads far beyond them), 1 = all the way (phase "
                 "one's bias against a class it under-maps is kept)."),
+    Option("clean", "bool", default=False, column="Clean",
+           help="Drop the training pixels whose phase-one label phase two confidently "
+                "contradicts (confident learning on out-of-fold predictions of two spatial "
+                "folds), then train on the rest; about 2x the training time. Not with --dense."),
+    Option("tile_weights", "bool", default=False, column="TileWeights",
+           help="Weigh each phase-two training pixel by the top probability of its "
+                "phase-one tile (a softer --min-confidence). Not with --dense."),
     Option("min_confidence", "float", default=0.0, low=0.0, high=1.0, column="MinConfidence",
            help="Leave phase-one tiles below this top probability unlabelled."),
     Option("despeckle", "int", default=2, low=0, column="Despeckle",

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from CSC_Application.tilemap import tile_map
+from CSC_Application.tilemap import tile_confidence, tile_map
 from csc.errors import ClassificationError
 from csc.modelcard import ModelCard
 from csc.scaling import Scaling
@@ -32,6 +32,9 @@ def test_tiles_cover_the_whole_image_incl_remainder(model_card):
     assert (cmap[:, 64:] == 3).all()                      # remainder columns: shifted tile
     assert (cmap[64:, :32] == 2).all()                    # remainder rows: shifted tile
     assert (cmap[:32, :32] == 1).all()
+    # the remainder rows and columns take the shifted tiles' confidence
+    conf = tile_confidence(tiles, np.array([69, 69, 5, 37]), np.array([74, 5, 70, 31]))
+    np.testing.assert_array_equal(conf, tiles["confidence"][[2, 2, 0, 1], [2, 0, 2, 0]])
     # each grid tile is one class
     for r0 in (0, 32):
         for c0 in (0, 32):
@@ -54,6 +57,11 @@ def test_nodata_and_low_confidence_left_unlabelled(model_card):
     conf = tiles["confidence"]
     threshold = float(conf[0, 1]) + 1e-3     # just above the mixed tile's confidence
     assert conf.min() == conf[0, 1] and threshold < 1
+    # each pixel's confidence is that of the tile that labels it
+    rr, cc = np.meshgrid(np.arange(64), np.arange(64), indexing="ij")
+    per_pixel = tile_confidence(tiles, rr, cc)
+    assert (per_pixel[:32, 32:] == conf[0, 1]).all() and (per_pixel[32:, :32] == conf[1, 0]).all()
+    assert len(np.unique(per_pixel)) == len(np.unique(conf))
     cmap2, _ = tile_map(data, valid=valid, model=model, card=card, min_confidence=threshold)
     assert (cmap2[:32, 32:] == 0).all()
     np.testing.assert_array_equal(cmap2[32:][valid[32:]], cmap[32:][valid[32:]])
