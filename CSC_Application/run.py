@@ -111,9 +111,10 @@ class TileMapLabels:
     def class_map(self, image):
         """Phase-one class ids (rows, cols) uint8 of an in-memory ``Image``; the tile grid
         and its probabilities are kept as ``tiles_`` (:func:`tile_map`)."""
-        class_map, self.tiles_ = tile_map(image.data, valid=image.valid, model=self.phase_one.load(),
-                                card=self.phase_one.card, min_confidence=self.min_confidence,
-                                progress=self.progress, path=image.path)
+        class_map, self.tiles_ = tile_map(image.data, valid=image.valid,
+                                          model=self.phase_one.load(), card=self.phase_one.card,
+                                          min_confidence=self.min_confidence,
+                                          progress=self.progress, path=image.path)
         return class_map
 
     def confidence(self, rows, cols):
@@ -141,6 +142,15 @@ class ClassifyResult:
 
 
 # --- one scene ----------------------------------------------------------------------------------
+
+def tile_weights_enabled(options):
+    """Whether phase two weighs its sampled pixels by their tile's phase-one probability:
+    ``--tile-weights``, by default whenever it trains on sampled pixels (not the network with
+    ``--dense``)."""
+    if options.tile_weights is not None:
+        return bool(options.tile_weights)
+    return not (options.dense and options.phase2 in ("nn", "mlp"))
+
 
 def _front_enabled(options, schema):
     return schema.has_front_roles if options.front is None else bool(options.front)
@@ -337,8 +347,8 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                                       seed=options.seed, path=opened.image,
                                       dense=options.dense, tile_size=card.tile_size,
                                       clean=options.clean,
-                                      weights=labels.confidence if options.tile_weights
-                                      else None)
+                                      weights=labels.confidence
+                                      if tile_weights_enabled(options) else None)
         strip_rows = run.strip_rows(learner, strip_rows=options.strip_rows,
                                     whole_image=options.whole_image,
                                     n_features=int(getattr(learner, "n_features_in_", 0)))

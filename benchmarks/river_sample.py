@@ -6,7 +6,8 @@ LightGBM phase two at 3), with the default phase-two sampling, and the CNN
 (phase-one map) and CSC weighted F1 are printed per image. The authors report a pixel-weighted F1
 of 94 % for CSC with one CNN per river on their full data set.
 
-    python benchmarks/river_sample.py [--quick] [--clean] [--out bench_output/river]
+    python benchmarks/river_sample.py [--quick] [--clean] [--tile-weights]
+        [--out bench_output/river]
 """
 import argparse
 import sys
@@ -37,6 +38,8 @@ def main(argv=None):
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--clean", action="store_true",
                         help="also classify with --clean (confident learning) at each setting")
+    parser.add_argument("--tile-weights", action="store_true",
+                        help="also classify with --tile-weights at each setting")
     args = parser.parse_args(argv)
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (the river sample lives in ../shared/data)")
@@ -73,23 +76,26 @@ def main(argv=None):
     from CSC_Application.run import ClassifyOptions, classify_path
 
     rows = []
-    for clean in ((False, True) if args.clean else (False,)):
+    variants = [""] + (["clean"] if args.clean else []) + (
+        ["tile_weights"] if args.tile_weights else [])
+    for variant in variants:
         for phase2, k in (("nn", 1), ("nn", 3), ("lightgbm", 3)):
             # the default phase-two sampling (20 000 patch centres per class)
-            options = ClassifyOptions(patch_size=k, phase2=phase2, clean=clean, seed=0,
-                                      epochs=15 if args.quick else 40, patience=5)
+            options = ClassifyOptions(patch_size=k, phase2=phase2, seed=0,
+                                      epochs=15 if args.quick else 40, patience=5,
+                                      **({variant: True} if variant else {}))
             name = (f"csc_k{k}" + ("" if phase2 == "nn" else f"_{phase2}")
-                    + ("_clean" if clean else ""))
+                    + (f"_{variant}" if variant else ""))
             start = time.perf_counter()
             summary = classify_path(out / "test", model, out / name, options).frame
             timings[f"{name}_s"] = time.perf_counter() - start
-            rows.append(summary.assign(phase2=phase2, patch_size=k, clean=clean))
-    table = pd.concat(rows)[["image", "phase2", "patch_size", "clean", "status",
+            rows.append(summary.assign(phase2=phase2, patch_size=k, variant=variant or "-"))
+    table = pd.concat(rows)[["image", "phase2", "patch_size", "variant", "status",
                              "cnn_weighted_f1", "csc_weighted_f1", "csc_macro_f1", "seconds"]]
     table.to_csv(out / "river_csc_summary.csv", index=False)
     print("\nPer image (CNN = phase-one tile map, CSC = phase two):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    means = (table.groupby(["phase2", "patch_size", "clean"], sort=False)
+    means = (table.groupby(["phase2", "patch_size", "variant"], sort=False)
              [["cnn_weighted_f1", "csc_weighted_f1"]].mean())
     print("\nMean weighted F1 over the 3 held-out images:")
     print(means.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -12,8 +12,11 @@ A learner is a scikit-learn style estimator::
 - ``fit(patches, y) -> self``: ``patches`` is a patch set (``len``, ``patch_size``,
   ``n_bands``, ``take(index) -> (n, K, K, bands) float32`` scaled patches gathered on demand,
   ``pixels(index) -> (n, bands)`` the centre pixels, ``labels``); ``y`` the class INDEXES
-  0..n_classes-1. Learned state goes into attributes ending in ``_`` (``history_`` a dict of
-  per-epoch lists, possibly empty).
+  0..n_classes-1; keywords ``frequencies=`` (labelled pixels per class index in the image,
+  for calibration and the prior shift) and ``sample_weight=`` (one weight per sample, for
+  ``--tile-weights``). Learned state goes into attributes ending in ``_`` (``history_`` a dict
+  of per-epoch lists, possibly empty). ``sklearn.base.clone`` must give an untrained copy
+  (``--clean`` trains copies on spatial folds).
 - optionally ``fit_map(training)`` on a whole labelled image (a ``csc.blocks.LabelledImage``),
   which the scene pipeline uses with ``--dense`` (the neural learner trains densely);
 - ``predict_proba(strip) -> (rows, cols, n_classes) float32`` for a scaled float32 strip

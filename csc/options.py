@@ -295,9 +295,10 @@ CLASSIFY = OptionTable(
            help="Drop the training pixels whose phase-one label phase two confidently "
                 "contradicts (confident learning on out-of-fold predictions of two spatial "
                 "folds), then train on the rest; about 2x the training time. Not with --dense."),
-    Option("tile_weights", "bool", default=False, column="TileWeights",
+    Option("tile_weights", "bool", default=None, auto=True, column="TileWeights",
            help="Weigh each phase-two training pixel by the top probability of its "
-                "phase-one tile (a softer --min-confidence). Not with --dense."),
+                "phase-one tile, a softer --min-confidence (default: on, except for the "
+                "network with --dense, which it does not apply to)."),
     Option("min_confidence", "float", default=0.0, low=0.0, high=1.0, column="MinConfidence",
            help="Leave phase-one tiles below this top probability unlabelled."),
     Option("despeckle", "int", default=2, low=0, column="Despeckle",

@@ -138,13 +138,17 @@ def test_weighted_pixels_count_less(learner):
         learner.fit(patches, noisy, sample_weight=weights[:10])
 
 
-def test_tile_weights_option(tmp_path, phase_one, options):
+def test_tile_weights_by_default_for_sampled_pixels(tmp_path, phase_one, options):
     path = write_scene(tmp_path / "in", "s", wavy_labels(SHAPE))
-    classify_path(path, phase_one, tmp_path / "out",
-                  options(patch_size=1, phase2="lightgbm", tile_weights=True))
-    info = json.loads((tmp_path / "out" / "s_run.json").read_text())
-    assert info["options"]["tile_weights"] is True
-    assert 0.3 < info["samples"]["mean_weight"] <= 1.0
+    runs = {"default": options(patch_size=1, phase2="lightgbm"),
+            "off": options(patch_size=1, phase2="lightgbm", tile_weights=False),
+            "dense": options(patch_size=1, dense=True, epochs=1)}
+    samples = {}
+    for name, opts in runs.items():
+        classify_path(path, phase_one, tmp_path / name, opts)
+        samples[name] = json.loads((tmp_path / name / "s_run.json").read_text())["samples"]
+    assert 0.3 < samples["default"]["mean_weight"] <= 1.0
+    assert "mean_weight" not in samples["off"] and "mean_weight" not in samples["dense"]
     with pytest.raises(OptionError, match="--tile-weights weighs the sampled training pixels"):
         classify_path(path, phase_one, tmp_path / "o2",
                       ClassifyOptions(patch_size=3, dense=True, tile_weights=True))
