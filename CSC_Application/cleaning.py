@@ -34,11 +34,12 @@ PATCH_BATCH = 8192
 
 def fold_cell(shape, tile_size):
     """Side of the fold squares for an image of ``shape`` and phase-one tiles of
-    ``tile_size``: :data:`FOLD_TILES` tiles, smaller on an image too small for
-    :data:`MIN_SQUARES` such squares, but never below one tile."""
+    ``tile_size``: :data:`FOLD_TILES` tiles, fewer on an image too small for
+    :data:`MIN_SQUARES` such squares, but never below one tile (the tile grid starts at the
+    image origin, so the squares hold whole tiles)."""
     tile = max(int(tile_size or 0), 1)
     fit = int(np.sqrt(shape[0] * shape[1] / MIN_SQUARES))
-    return int(max(tile, min(FOLD_TILES * tile, fit)))
+    return tile * max(1, min(FOLD_TILES, fit // tile))   # whole tiles: a tile in one fold
 
 
 def patch_proba(learner, patches, index=None):
@@ -58,9 +59,19 @@ def patch_proba(learner, patches, index=None):
     return np.concatenate(parts) if parts else np.zeros((0, n_classes), np.float32)
 
 
-def out_of_fold_proba(learner, patches, y, *, cell, seed=0, frequencies=None, folds=FOLDS):
+def pixel_keys(patches):
+    """``(first, inverse)``: the index of the first sample of each distinct pixel, and the
+    distinct pixel of each sample (a small class's pixels are drawn several times)."""
+    key = patches.rows * (int(patches.cols.max(initial=0)) + 1) + patches.cols
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def out_of_fold_proba(learner, patches, y, *, cell, seed=0, frequencies=None, folds=FOLDS,
+                      sample_weight=None):
     """Probabilities of every sampled patch from a copy of ``learner`` trained without its
-    spatial fold; returns ``(proba, judged)``. A sample is judged only when the other folds
+    spatial fold (with the same ``sample_weight`` as the final fit); returns
+    ``(proba, judged)``. A sample is judged only when the other folds
     hold at least :data:`MIN_TRAINING_SHARE` of its class's pixels: a class that lies in one
     place (melange along the front) can fall into one fold almost whole, and a learner that
     never saw it would contradict every label of it."""
@@ -68,8 +79,7 @@ def out_of_fold_proba(learner, patches, y, *, cell, seed=0, frequencies=None, fo
     n_classes = int(learner.n_classes)
     proba = np.zeros((len(y), n_classes), dtype=np.float32)
     judged = np.zeros(len(y), dtype=bool)
-    _, first = np.unique(patches.rows * (int(patches.cols.max(initial=0)) + 1) + patches.cols,
-                         return_index=True)
+    first, _ = pixel_keys(patches)
     pixels = np.bincount(y[first], minlength=n_classes)              # unique pixels per class
     for f in range(folds):
         held = np.flatnonzero(fold == f)
@@ -79,7 +89,8 @@ def out_of_fold_proba(learner, patches, y, *, cell, seed=0, frequencies=None, fo
         if not len(held) or np.count_nonzero(seen) < 2:
             continue
         copy = clone(learner)
-        copy.fit(patches.subset(train), y[train], frequencies=frequencies)
+        extra = {} if sample_weight is None else {"sample_weight": sample_weight[train]}
+        copy.fit(patches.subset(train), y[train], frequencies=frequencies, **extra)
         proba[held] = patch_proba(copy, patches, held)
         judged[held] = enough[y[held]]
     skipped = sorted(set(np.unique(y[~judged]).tolist()))
@@ -90,29 +101,29 @@ def out_of_fold_proba(learner, patches, y, *, cell, seed=0, frequencies=None, fo
 
 
 def clean_patches(learner, patches, y, *, cell, seed=0, frequencies=None,
-                  max_fraction=MAX_FRACTION, class_names=None):
+                  max_fraction=MAX_FRACTION, class_names=None, sample_weight=None):
     """The samples to keep after confident learning, and the record for ``run.json``:
-    ``(keep mask, {"pruned": {class: pixels}, "kept": …, "confident_joint": …})``. Samples
-    drawn twice count once in the record."""
+    ``(keep mask, {"pruned": {class: pixels}, "kept": …, "confident_joint": …})``. The rule
+    judges distinct pixels (a pixel drawn several times counts once, and all its samples go
+    or stay together)."""
     proba, judged = out_of_fold_proba(learner, patches, y, cell=cell, seed=seed,
-                                      frequencies=frequencies)
-    issues = np.zeros(len(y), dtype=bool)
-    if np.count_nonzero(judged):
-        issues[judged] = label_issues(proba[judged], y[judged], max_fraction=max_fraction)
+                                      frequencies=frequencies, sample_weight=sample_weight)
+    first, inverse = pixel_keys(patches)
     n_classes = int(learner.n_classes)
     names = class_names or [str(c) for c in range(n_classes)]
-    key = patches.rows * (int(patches.cols.max(initial=0)) + 1) + patches.cols
-    _, first = np.unique(key, return_index=True)
-    unique = np.zeros(len(y), dtype=bool)
-    unique[first] = True
-    pruned = np.bincount(y[issues & unique], minlength=n_classes)
-    total = np.bincount(y[unique], minlength=n_classes)
+    yu, pu, ju = y[first], proba[first], judged[first]
+    pixel_issue = np.zeros(len(first), dtype=bool)
+    if np.count_nonzero(ju):
+        pixel_issue[ju] = label_issues(pu[ju], yu[ju], max_fraction=max_fraction)
+    issues = pixel_issue[inverse]
+    pruned = np.bincount(yu[pixel_issue], minlength=n_classes)
+    total = np.bincount(yu, minlength=n_classes)
     record = {
         "folds": FOLDS, "fold_cell_px": int(cell), "max_fraction": max_fraction,
         "pruned": {names[c]: int(pruned[c]) for c in range(n_classes) if total[c]},
         "kept": {names[c]: int(total[c] - pruned[c]) for c in range(n_classes) if total[c]},
-        "not_judged": int(np.count_nonzero(~judged & unique)),
-        "confident_joint": confident_joint(proba[unique & judged], y[unique & judged]).tolist(),
+        "not_judged": int(np.count_nonzero(~ju)),
+        "confident_joint": confident_joint(pu[ju], yu[ju]).tolist(),
     }
     share = pruned.sum() / max(int(total.sum()), 1)
     log.info("cleaning: %d of %d training pixels (%.1f %%) dropped as confidently mislabelled "

@@ -7,10 +7,10 @@ generated 768² scenes as the demo does, or ``--model``), then per held-out scen
 - ``CSC k=1``, ``CSC k=5``: ``csc classify`` with the demo's phase-two options (20 000 samples
   per class, 40 epochs, patience 5) and the front step; ``CSC k=5 dense``: the same with
   ``--dense`` and its defaults; ``CSC k=5 LightGBM``: phase two by LightGBM on 5×5 window
-  features (``--phase2 lightgbm``), still trained on the phase-one map only; ``… clean``,
-  ``… weights``, ``… cut``: the same with ``--clean`` (confident learning drops training
-  pixels first), ``--tile-weights`` (pixels weighed by their tile's phase-one probability) or
-  ``--min-confidence 0.95`` (tiles below it left out);
+  features (``--phase2 lightgbm``), still trained on the phase-one map only (each with its
+  defaults, tile weights included); ``… noweights``, ``… clean``, ``… cut``: the same with
+  ``--no-tile-weights``, and so with ``--clean`` (confident learning drops training pixels
+  first) or ``--min-confidence 0.95`` (tiles below it left out);
 - ``LightGBM``: ``csc baseline`` (5×5 window, 5 000 pixels per class) trained on the manual
   labels of the phase-one training scenes.
 
@@ -54,8 +54,8 @@ METHODS = {"CSC k=1": ["--patch-size", 1, *CLASSIFY],
            "CSC k=5 LightGBM": ["--patch-size", 5, "--phase2", "lightgbm",
                                 "--samples-per-class", 20000]}
 #: Variants of the patch-sampling methods: the pseudo-label options of the accuracy issue.
-VARIANTS = {"clean": ["--clean"], "weights": ["--tile-weights"],
-            "cut": ["--min-confidence", 0.95]}
+VARIANTS = {"noweights": ["--no-tile-weights"], "clean": ["--clean", "--no-tile-weights"],
+            "cut": ["--min-confidence", 0.95, "--no-tile-weights"]}
 #: ``--methods`` names.
 SHORT = {"k1": "CSC k=1", "k5": "CSC k=5", "dense": "CSC k=5 dense",
          "k5lightgbm": "CSC k=5 LightGBM", "lightgbm": "LightGBM"}

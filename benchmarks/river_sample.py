@@ -6,8 +6,10 @@ LightGBM phase two at 3), with the default phase-two sampling, and the CNN
 (phase-one map) and CSC weighted F1 are printed per image. The authors report a pixel-weighted F1
 of 94 % for CSC with one CNN per river on their full data set.
 
-    python benchmarks/river_sample.py [--quick] [--clean] [--tile-weights]
+    python benchmarks/river_sample.py [--quick] [--clean] [--without-tile-weights]
         [--out bench_output/river]
+
+A phase-one model left in ``--out`` by an earlier run is reused (delete it to train anew).
 """
 import argparse
 import sys
@@ -37,9 +39,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer epochs and samples")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--clean", action="store_true",
-                        help="also classify with --clean (confident learning) at each setting")
-    parser.add_argument("--tile-weights", action="store_true",
-                        help="also classify with --tile-weights at each setting")
+                        help="also classify with --clean --no-tile-weights at each setting")
+    parser.add_argument("--without-tile-weights", action="store_true",
+                        help="also classify with --no-tile-weights at each setting")
     args = parser.parse_args(argv)
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (the river sample lives in ../shared/data)")
@@ -76,14 +78,17 @@ def main(argv=None):
     from CSC_Application.run import ClassifyOptions, classify_path
 
     rows = []
-    variants = [""] + (["clean"] if args.clean else []) + (
-        ["tile_weights"] if args.tile_weights else [])
-    for variant in variants:
+    variants = {"": {}}
+    if args.without_tile_weights:
+        variants["no_tile_weights"] = {"tile_weights": False}
+    if args.clean:
+        variants["clean"] = {"clean": True, "tile_weights": False}
+    for variant, changes in variants.items():
         for phase2, k in (("nn", 1), ("nn", 3), ("lightgbm", 3)):
             # the default phase-two sampling (20 000 patch centres per class)
             options = ClassifyOptions(patch_size=k, phase2=phase2, seed=0,
                                       epochs=15 if args.quick else 40, patience=5,
-                                      **({variant: True} if variant else {}))
+                                      **changes)
             name = (f"csc_k{k}" + ("" if phase2 == "nn" else f"_{phase2}")
                     + (f"_{variant}" if variant else ""))
             start = time.perf_counter()

@@ -69,6 +69,29 @@ def test_the_pixels_dropped_are_mostly_the_tile_maps_mistakes():
     assert record["pruned"]["water"] <= 0.5 * (record["pruned"]["water"] + record["kept"]["water"])
 
 
+def test_a_pixel_drawn_many_times_goes_or_stays_whole():
+    labels = wavy_labels(SHAPE)
+    class_map = tile_majority(labels)
+    patches = patch_set(labels, class_map, k=1, n=400)
+    many = patches.subset(np.repeat(np.arange(400), 25))      # every pixel drawn 25 times
+    learner = LightGBMPixelClassifier(patch_size=1, n_classes=3, n_estimators=20)
+    keep, record = clean_patches(learner, many, many.labels, cell=TILE)
+    per_pixel = keep.reshape(400, 25)
+    assert (per_pixel == per_pixel[:, :1]).all()
+    assert sum(record["pruned"].values()) == np.count_nonzero(~per_pixel[:, 0])
+    assert sum(record["pruned"].values()) + sum(record["kept"].values()) == \
+        len(np.unique(patches.rows * SHAPE[1] + patches.cols))
+
+
+def test_tile_weights_keep_the_classes_balanced():
+    from CSC_Application.run import class_mean_one
+
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    w = class_mean_one(np.array([0.5, 1.0, 0.2, 0.2, 0.8, 0.9]), labels)
+    np.testing.assert_allclose(np.bincount(labels, weights=w), np.bincount(labels), rtol=1e-6)
+    np.testing.assert_allclose(w[:2], [2 / 3, 4 / 3], rtol=1e-6)
+
+
 def test_refill_keeps_the_classes_balanced():
     y = np.repeat([0, 1, 2], 10)
     keep = np.ones(30, dtype=bool)
@@ -94,6 +117,7 @@ def test_clean_option_records_what_it_dropped(tmp_path, phase_one, options):
     # trees train on what is left, without drawing it again
     assert info["samples"]["per_class"] == {name: min(n, 2000) for name, n in
                                             info["class_pixels"].items() if n}
+    assert info["samples"]["trained_per_class"] == cleaning["kept"]
     assert rows[True]["status"] == "ok"
     assert rows[True]["csc_weighted_f1"] >= rows[False]["csc_weighted_f1"] - 0.01
 
@@ -109,7 +133,8 @@ def test_fold_squares_follow_the_tiles_and_the_image():
     from CSC_Application.cleaning import FOLD_TILES, fold_cell
 
     assert fold_cell((10980, 10980), 50) == FOLD_TILES * 50
-    assert fold_cell((128, 192), 32) == 39          # 16 squares of the small image
+    assert fold_cell((128, 192), 32) == 32          # whole tiles, about 16 squares
+    assert fold_cell((768, 768), 50) == 150
     assert fold_cell((64, 64), 32) == 32            # never below a tile
 
 
@@ -147,8 +172,8 @@ def test_tile_weights_by_default_for_sampled_pixels(tmp_path, phase_one, options
     for name, opts in runs.items():
         classify_path(path, phase_one, tmp_path / name, opts)
         samples[name] = json.loads((tmp_path / name / "s_run.json").read_text())["samples"]
-    assert 0.3 < samples["default"]["mean_weight"] <= 1.0
-    assert "mean_weight" not in samples["off"] and "mean_weight" not in samples["dense"]
+    assert 0.3 < samples["default"]["mean_tile_probability"] <= 1.0
+    assert not {"mean_tile_probability"} & (set(samples["off"]) | set(samples["dense"]))
     with pytest.raises(OptionError, match="--tile-weights weighs the sampled training pixels"):
         classify_path(path, phase_one, tmp_path / "o2",
                       ClassifyOptions(patch_size=3, dense=True, tile_weights=True))
