@@ -242,18 +242,6 @@ PATCH_SAMPLES = 20_000
 DENSE_SAMPLES = 30_000
 
 
-def class_mean_one(weights, labels):
-    """``weights`` rescaled to a mean of 1 within each class: they then move weight between
-    the pixels of a class, never between classes, so a class-balanced sample stays balanced
-    (and the prior shift's account of it true) however sure phase one was of each class."""
-    weights = np.asarray(weights, dtype=np.float64)
-    labels = np.asarray(labels)
-    sums = np.bincount(labels, weights=weights)
-    counts = np.bincount(labels)
-    mean = np.divide(sums, counts, out=np.ones_like(sums), where=sums > 0)
-    return (weights / mean[labels]).astype(np.float32)
-
-
 def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_class, seed,
                     path, dense=False, tile_size=0, clean=False, weights=None):
     """Train ``learner`` on the phase-one map of an in-memory ``image``; returns the record of
@@ -278,7 +266,9 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     neural learner's classes are then drawn again from what is left to stay balanced.
     ``weights`` (patch sampling only), a function of the sampled pixels' ``(rows, cols)``,
     gives each its weight in the training loss (the phase-one tile probability with
-    ``--tile-weights``), rescaled to a mean of 1 within each class (:func:`class_mean_one`)."""
+    ``--tile-weights``). Those weights also move weight between classes: a class phase one
+    was unsure of counts for less than the balanced sample's share (measured better than
+    rescaling them to a mean of 1 within each class; README, "Tile weights")."""
     source = f"the phase-one map of {path}"
     if dense and hasattr(learner, "fit_map"):
         learner.fit_map(LabelledImage(image.data, image.valid, class_map, schema, scaling,
@@ -308,14 +298,12 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
             learner, patches, patches.labels, seed=seed,
             cell=fold_cell(class_map.shape, tile_size), frequencies=frequencies,
             class_names=[schema.name_of(c) for c in schema.ids],
-            sample_weight=(None if weights is None else
-                           class_mean_one(weights(patches.rows, patches.cols), patches.labels)))
+            sample_weight=None if weights is None else weights(patches.rows, patches.cols))
         patches = patches.subset(np.flatnonzero(keep) if trees else
                                  refill(keep, patches.labels, seed=seed))
     extra = {}
     if weights is not None:
-        extra["sample_weight"] = class_mean_one(weights(patches.rows, patches.cols),
-                                                patches.labels)
+        extra["sample_weight"] = weights(patches.rows, patches.cols)
     if not trees:
         extra["confirmed"] = (confirmed(class_map, patches.rows, patches.cols,
                                         distance=tile_size) if tile_size else None)
@@ -336,8 +324,8 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
                 "trained_per_class": {schema.name_of(c): int(n) for c, n in zip(
                     schema.ids, np.bincount(patches.labels, minlength=schema.n_classes)) if n}}
                if cleaning else {}),
-            **({"mean_tile_probability": round(float(np.mean(
-                weights(patches.rows, patches.cols))), 4)} if weights is not None else {})}
+            **({"mean_tile_probability": round(float(np.mean(extra["sample_weight"])), 4)}
+               if weights is not None else {})}
 
 
 def classify_scene(opened, phase_one, out_dir, options, *, progress=False):

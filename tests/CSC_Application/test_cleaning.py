@@ -83,15 +83,6 @@ def test_a_pixel_drawn_many_times_goes_or_stays_whole():
         len(np.unique(patches.rows * SHAPE[1] + patches.cols))
 
 
-def test_tile_weights_keep_the_classes_balanced():
-    from CSC_Application.run import class_mean_one
-
-    labels = np.array([0, 0, 1, 1, 1, 2])
-    w = class_mean_one(np.array([0.5, 1.0, 0.2, 0.2, 0.8, 0.9]), labels)
-    np.testing.assert_allclose(np.bincount(labels, weights=w), np.bincount(labels), rtol=1e-6)
-    np.testing.assert_allclose(w[:2], [2 / 3, 4 / 3], rtol=1e-6)
-
-
 def test_refill_keeps_the_classes_balanced():
     y = np.repeat([0, 1, 2], 10)
     keep = np.ones(30, dtype=bool)
