@@ -143,13 +143,19 @@ class ClassifyResult:
 
 # --- one scene ----------------------------------------------------------------------------------
 
+def trains_densely(options):
+    """Whether the run trains the network densely (``--dense`` with the neural phase two),
+    rather than on sampled pixels."""
+    return bool(options.dense) and options.phase2 in ("nn", "mlp")
+
+
 def tile_weights_enabled(options):
     """Whether phase two weighs its sampled pixels by their tile's phase-one probability:
     ``--tile-weights``, by default whenever it trains on sampled pixels (not the network with
     ``--dense``)."""
     if options.tile_weights is not None:
         return bool(options.tile_weights)
-    return not (options.dense and options.phase2 in ("nn", "mlp"))
+    return not trains_densely(options)
 
 
 def _front_enabled(options, schema):
@@ -292,18 +298,19 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     patches = PatchSet(image.data, sample.rows, sample.cols, schema.to_index(sample.labels),
                        patch_size=learner.patch_size, scaling=scaling, valid=image.valid)
     frequencies = [sample.counts.get(c, 0) for c in schema.ids]
+    sample_weight = None if weights is None else weights(patches.rows, patches.cols)
     cleaning = None
     if clean:
         keep, cleaning = clean_patches(
             learner, patches, patches.labels, seed=seed,
             cell=fold_cell(class_map.shape, tile_size), frequencies=frequencies,
-            class_names=[schema.name_of(c) for c in schema.ids],
-            sample_weight=None if weights is None else weights(patches.rows, patches.cols))
-        patches = patches.subset(np.flatnonzero(keep) if trees else
-                                 refill(keep, patches.labels, seed=seed))
+            class_names=[schema.name_of(c) for c in schema.ids], sample_weight=sample_weight)
+        chosen = np.flatnonzero(keep) if trees else refill(keep, patches.labels, seed=seed)
+        patches = patches.subset(chosen)
+        sample_weight = None if sample_weight is None else sample_weight[chosen]
     extra = {}
-    if weights is not None:
-        extra["sample_weight"] = weights(patches.rows, patches.cols)
+    if sample_weight is not None:
+        extra["sample_weight"] = sample_weight
     if not trees:
         extra["confirmed"] = (confirmed(class_map, patches.rows, patches.cols,
                                         distance=tile_size) if tile_size else None)
@@ -324,8 +331,8 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
                 "trained_per_class": {schema.name_of(c): int(n) for c, n in zip(
                     schema.ids, np.bincount(patches.labels, minlength=schema.n_classes)) if n}}
                if cleaning else {}),
-            **({"mean_tile_probability": round(float(np.mean(extra["sample_weight"])), 4)}
-               if weights is not None else {})}
+            **({"mean_tile_probability": round(float(np.mean(sample_weight)), 4)}
+               if sample_weight is not None else {})}
 
 
 def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
@@ -423,13 +430,13 @@ def option_problems(options, *, bands):
     reading ``bands`` refuses; checked before anything runs, by :func:`classify_path` and for
     every row of a job list."""
     problems = []
-    if options.illumination and options.dense and options.phase2 in ("nn", "mlp"):
+    if options.illumination and trains_densely(options):
         problems.append(("illumination", "--illumination trains the neural phase two by patch "
                                          "sampling; drop --dense or --illumination"))
-    if options.clean and options.dense and options.phase2 in ("nn", "mlp"):
+    if options.clean and trains_densely(options):
         problems.append(("clean", "--clean cleans the sampled training pixels of patch "
                                   "sampling; drop --dense or --clean"))
-    if options.tile_weights and options.dense and options.phase2 in ("nn", "mlp"):
+    if options.tile_weights and trains_densely(options):
         problems.append(("tile_weights", "--tile-weights weighs the sampled training pixels "
                                          "of patch sampling; drop --dense or --tile-weights"))
     if options.band_roles is not None:
