@@ -60,7 +60,7 @@ def write_class_map(path, class_map, *, schema, info, strip_rows=2048, cog=True)
     (:class:`csc.rasters.ClassRasterWriter`), or a plain tiled GTiff without ``cog``."""
     crs, transform = _grid(info)
     with ClassRasterWriter(path, class_map.shape, schema=schema, crs=crs,
-                           transform=transform, cog=cog) as writer:
+                           transform=transform, cog=cog, warn_plain=False) as writer:
         for r0 in range(0, class_map.shape[0], strip_rows):
             writer.write_rows(r0, class_map[r0:r0 + strip_rows])
     return path
@@ -88,6 +88,9 @@ class SceneRun:
         self.record = {}
         self.labelled = 0
         self._started = time.perf_counter()
+        if opened.info.crs is None:   # said once here; the map writers stay quiet about it
+            log.warning("%s: not georeferenced (no CRS); its maps are written without a CRS "
+                        "and its polygons and front in pixel coordinates", opened.image)
 
     def __enter__(self):
         self.outputs.__enter__()
@@ -154,7 +157,8 @@ class SceneRun:
         crs, transform = _grid(self.opened.info)
         with self.timed("confidence_map_s"), ClassRasterWriter(
                 self.path(name), confidence.shape, schema=None, crs=crs, transform=transform,
-                cog=True, nodata=CONFIDENCE_NODATA, resampling="AVERAGE") as writer:
+                cog=True, nodata=CONFIDENCE_NODATA, resampling="AVERAGE",
+                warn_plain=False) as writer:
             for r0 in range(0, confidence.shape[0], strip_rows):
                 writer.write_rows(r0, confidence[r0:r0 + strip_rows])
         self.record["confidence"] = {"file": name, "units": "percent", "nodata":

@@ -262,19 +262,22 @@ def _profile(height, width, count, dtype, crs, transform, nodata):
     return profile
 
 
-def _warn_if_plain(crs, path):
-    if crs is None:
+def _warn_if_plain(crs, path, warn=True):
+    """Say that ``path`` is written without a CRS; callers that said it once for the whole
+    scene (:func:`csc.scenes.open_scene`) pass ``warn=False``."""
+    if crs is None and warn:
         log.warning("%s: input is not georeferenced; writing it without a CRS", path)
 
 
-def write_class_raster(path, classes, *, schema, crs=None, transform=None):
+def write_class_raster(path, classes, *, schema, crs=None, transform=None,
+                       warn_plain=True):
     """Write a class map as a tiled, deflate-compressed uint8 GeoTIFF with nodata 0 and the
     schema's colour table (QGIS shows it styled). A ``.png`` path writes a paletted PNG."""
     path = Path(path)
     classes = np.asarray(classes)
     if classes.ndim != 2:
         raise ValueError(f"class map must be 2-D, got shape {classes.shape}")
-    _warn_if_plain(crs, path)
+    _warn_if_plain(crs, path, warn_plain)
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         if path.suffix.lower() == ".png":
@@ -400,13 +403,13 @@ class ClassRasterWriter:
     """
 
     def __init__(self, path, shape, *, schema, crs=None, transform=None, cog=False, nodata=0,
-                 resampling="MODE"):
+                 resampling="MODE", warn_plain=True):
         self.path = Path(path)
         self.schema = schema
         self.cog = bool(cog)
         self.options = dict(COG_OPTIONS, OVERVIEW_RESAMPLING=resampling)
         self.width = shape[1]
-        _warn_if_plain(crs, self.path)
+        _warn_if_plain(crs, self.path, warn_plain)
         if self.cog:
             self._atomic = None
             try:
