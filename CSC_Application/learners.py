@@ -221,7 +221,8 @@ class PatchNetworkClassifier(BaseEstimator):
         weighted F1 0.786 against 0.784) and 1.7 times slower."""
         return int(self.block_size or max(4, self.halo + 1))
 
-    def fit(self, patches, y, *, frequencies=None, confirmed=None, sample_weight=None):
+    def fit(self, patches, y, *, frequencies=None, confirmed=None, sample_weight=None,
+            local_shift=None):
         """Train on a sample of patches (a ``PatchSet``) and labels ``y`` (class indexes),
         holding out ``validation_fraction`` of its pixels for early stopping and for the
         temperature that calibrates the probabilities. ``frequencies`` (labelled pixels per
@@ -230,7 +231,9 @@ class PatchNetworkClassifier(BaseEstimator):
         ``confirmed`` (one bool per sample, :func:`csc.sampling.confirmed`) restricts the
         temperature to held-out pixels whose label is confirmed (when at least
         :data:`MIN_CALIBRATION_PIXELS` are). ``sample_weight`` (one per sample) weighs the
-        training loss; validation and calibration count every held-out pixel alike."""
+        training loss; validation and calibration count every held-out pixel alike.
+        ``local_shift`` (n, n_classes), the log-prior prediction adds to each pixel (``csc
+        classify --local-prior``), is added for the temperature too."""
         keras = load_keras()
         k = check_patch_size(self.patch_size)
         if patches.patch_size != k:
@@ -242,6 +245,11 @@ class PatchNetworkClassifier(BaseEstimator):
         if len(y) < 2:
             raise ClassificationError(f"phase two needs at least two training samples, got "
                                       f"{len(y)}; raise --samples-per-class")
+        if local_shift is not None:
+            local_shift = np.asarray(local_shift, dtype=np.float64)
+            if local_shift.shape != (len(y), int(self.n_classes)):
+                raise ValueError(f"local shift of shape {local_shift.shape} for {len(y)} "
+                                 f"samples of {self.n_classes} classes")
         n_bands = int(self.n_bands or patches.n_bands)
         self.roles_ = None
         if self.illumination:
@@ -307,8 +315,10 @@ class PatchNetworkClassifier(BaseEstimator):
                 else:
                     log.info("only %d held-out pixels have confirmed labels; the temperature "
                              "is fitted on all %d", n_confirmed, used)
-            self.temperature_ = fit_temperature(model, val_ds, weights=weights,
-                                                shift=self.shift_)
+            shift = self.shift_
+            if local_shift is not None:   # val_ds yields the held-out pixels in this order
+                shift = local_shift[val] + (0.0 if shift is None else shift)
+            self.temperature_ = fit_temperature(model, val_ds, weights=weights, shift=shift)
             self.calibration_pixels_ = int(used)
         self.fcn_ = None
         return self

@@ -60,7 +60,8 @@ from CSC_Application.despeckle import despeckle
 from CSC_Application.front import front_outputs
 from CSC_Application.learners import PatchNetworkClassifier  # noqa: F401  (registers nn)
 from CSC_Application.sampling import PatchSet, sample_centres
-from CSC_Application.tilemap import tile_confidence, tile_map
+from CSC_Application.tilemap import (corner_probability, local_log_prior, tile_confidence,
+                                     tile_map, tile_probability, tile_probability_at)
 from Phase_1_CNN.model import load_model
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ SUMMARY_COLUMNS = ["image", "status", "error", "cnn_weighted_f1", "cnn_macro_f1"
                    "front_median_error_m", "seconds"]
 #: Largest side of the images drawn in the panel figure (larger images are subsampled).
 FIGURE_PIXELS = 1500
+#: ``--local-prior`` when phase two trains on sampled pixels (measured; README, "Local prior").
+DEFAULT_LOCAL_PRIOR = 0.5
 
 
 @dataclasses.dataclass
@@ -121,6 +124,24 @@ class TileMapLabels:
         """The top phase-one probability of pixels ``(rows, cols)`` of the last map."""
         return tile_confidence(self.tiles_, rows, cols)
 
+    def local_prior(self, strength):
+        """``(at, strip)``: the log-prior of phase one's local class probabilities
+        (:func:`corner_probability` interpolated by :func:`tile_probability`;
+        :func:`local_log_prior` at ``strength``) at sampled pixels, ``at(rows, cols)`` →
+        (n, C), and for prediction strips, ``strip(row_start, row_stop, width)`` → (rows,
+        width, C)."""
+        tiles = self.tiles_
+        corners = corner_probability(tiles)
+
+        def at(rows, cols):
+            return local_log_prior(tile_probability_at(tiles, rows, cols, corners), strength)
+
+        def strip(row_start, row_stop, width):
+            return local_log_prior(tile_probability(tiles, row_start, row_stop, width,
+                                                    corners), strength)
+
+        return at, strip
+
 
 @dataclasses.dataclass
 class ClassifyResult:
@@ -156,6 +177,14 @@ def tile_weights_enabled(options):
     if options.tile_weights is not None:
         return bool(options.tile_weights)
     return not trains_densely(options)
+
+
+def local_prior_strength(options):
+    """The strength of phase one's local prior (``--local-prior``): given, else 0.5 whenever
+    phase two trains on sampled pixels and 0 for the network with ``--dense``."""
+    if options.local_prior is not None:
+        return float(options.local_prior)
+    return 0.0 if trains_densely(options) else DEFAULT_LOCAL_PRIOR
 
 
 def _front_enabled(options, schema):
@@ -249,7 +278,8 @@ DENSE_SAMPLES = 30_000
 
 
 def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_class, seed,
-                    path, dense=False, tile_size=0, clean=False, weights=None):
+                    path, dense=False, tile_size=0, clean=False, weights=None,
+                    local_prior=None):
     """Train ``learner`` on the phase-one map of an in-memory ``image``; returns the record of
     the pixels it used (for ``run.json``).
 
@@ -274,7 +304,10 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     gives each its weight in the training loss (the phase-one tile probability with
     ``--tile-weights``). Those weights also move weight between classes: a class phase one
     was unsure of counts for less than the balanced sample's share (measured better than
-    rescaling them to a mean of 1 within each class; README, "Tile weights")."""
+    rescaling them to a mean of 1 within each class; README, "Tile weights").
+    ``local_prior`` (patch sampling only), a function of the sampled pixels' ``(rows, cols)``
+    giving their log-prior (n, C) from phase one's tiles (``--local-prior``), is added for the
+    temperature, as prediction adds it to every strip."""
     source = f"the phase-one map of {path}"
     if dense and hasattr(learner, "fit_map"):
         learner.fit_map(LabelledImage(image.data, image.valid, class_map, schema, scaling,
@@ -311,6 +344,8 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     extra = {}
     if sample_weight is not None:
         extra["sample_weight"] = sample_weight
+    if local_prior is not None:
+        extra["local_shift"] = local_prior(patches.rows, patches.cols)
     if not trees:
         extra["confirmed"] = (confirmed(class_map, patches.rows, patches.cols,
                                         distance=tile_size) if tile_size else None)
@@ -346,6 +381,10 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
             labels = TileMapLabels(phase_one, min_confidence=options.min_confidence,
                                    progress=progress)
             cnn_map = labels.class_map(image)
+        local_prior = None
+        strength = local_prior_strength(options)
+        if strength > 0:
+            local_prior = labels.local_prior(strength)
         with run.timed("phase2_train_s"):
             learner = make_learner(options.phase2, patch_size=k, n_bands=card.n_bands,
                                    n_classes=schema.n_classes, seed=options.seed,
@@ -361,13 +400,18 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                                       dense=options.dense, tile_size=card.tile_size,
                                       clean=options.clean,
                                       weights=labels.confidence
-                                      if tile_weights_enabled(options) else None)
+                                      if tile_weights_enabled(options) else None,
+                                      local_prior=local_prior[0] if local_prior else None)
+            samples["local_prior"] = strength
         strip_rows = run.strip_rows(learner, strip_rows=options.strip_rows,
                                     whole_image=options.whole_image,
-                                    n_features=int(getattr(learner, "n_features_in_", 0)))
+                                    n_features=int(getattr(learner, "n_features_in_", 0)),
+                                    local_prior=local_prior is not None)
         csc_map, valid, *confidence = run.predict(learner, image, scaling=card.scaling,
                                                   strip_rows=strip_rows, progress=progress,
-                                                  confidence=options.confidence)
+                                                  confidence=options.confidence,
+                                                  local_prior=local_prior[1]
+                                                  if local_prior else None)
         confidence = confidence[0] if confidence else None
         raw_map = csc_map if confidence is not None else None   # what the confidence describes
         with run.timed("despeckle_s"):
@@ -439,6 +483,10 @@ def option_problems(options, *, bands):
     if options.tile_weights and trains_densely(options):
         problems.append(("tile_weights", "--tile-weights weighs the sampled training pixels "
                                          "of patch sampling; drop --dense or --tile-weights"))
+    if options.local_prior and trains_densely(options):
+        problems.append(("local_prior", "--local-prior is calibrated on the sampled training "
+                                        "pixels of patch sampling; drop --dense or "
+                                        "--local-prior (or give --local-prior 0)"))
     if options.band_roles is not None:
         named = [r.strip() for r in str(options.band_roles).split(",")]
         if len(named) != len(bands):

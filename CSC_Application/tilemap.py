@@ -29,7 +29,9 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
 
     Returns ``(class_map, tiles)``: ``class_map`` (rows, cols) uint8 class ids, 0 where the
     pixel is nodata or its tile's top probability is below ``min_confidence`` (or the tile is
-    all nodata); ``tiles`` a dict with the tile grid, per-tile ids and confidences."""
+    all nodata); ``tiles`` a dict with the tile grid, per-tile ids, top probabilities
+    (``confidence``) and class probabilities (``probability``, rows × cols × classes; uniform
+    for tiles without data)."""
     tile = int(card.tile_size)
     height, width = data.shape[:2]
     where = f"{path}" if path else "the image"
@@ -43,6 +45,8 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
     rr, cc = rr.ravel(), cc.ravel()
     ids = np.zeros(len(rr), dtype=np.uint8)
     confidence = np.zeros(len(rr), dtype=np.float32)
+    probability = np.full((len(rr), card.schema.n_classes), 1.0 / card.schema.n_classes,
+                          dtype=np.float32)
     batches = range(0, len(rr), batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -63,6 +67,7 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
         sel = np.flatnonzero(has_data) + start
         ids[sel] = labels
         confidence[sel] = conf
+        probability[sel] = proba
     grid = ids.reshape(len(row_origins), len(col_origins))
     class_map = grid[_owners(height, tile, row_origins)][:, _owners(width, tile, col_origins)]
     if not valid.all():
@@ -73,7 +78,82 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
                  len(ids), min_confidence)
     return class_map, {"tile_size": tile, "row_origins": row_origins,
                        "col_origins": col_origins, "ids": grid,
-                       "confidence": confidence.reshape(grid.shape)}
+                       "confidence": confidence.reshape(grid.shape),
+                       "probability": probability.reshape(*grid.shape, -1)}
+
+
+#: Phase one's tile probabilities are mixed with this share of the uniform distribution before
+#: they become a local prior (:func:`local_log_prior`): a tile the CNN is sure of still leaves
+#: every class possible.
+LOCAL_PRIOR_FLOOR = 0.02
+
+
+def _weights(positions, knots):
+    """Linear interpolation between ``knots`` (increasing positions) along an axis:
+    ``(i0, i1, w)`` per pixel position (pixel centres), clamped at the outermost knots."""
+    pos = np.interp(np.asarray(positions, dtype=np.float64) + 0.5, knots,
+                    np.arange(len(knots), dtype=np.float64))
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, len(knots) - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
+
+
+def _corners(origins, tile):
+    """Positions of the tile corners along an axis: the outer edges of the first and last
+    tiles and the midpoints between neighbouring tile centres."""
+    centres = np.asarray(origins, dtype=np.float64) + tile / 2.0
+    return np.concatenate([[centres[0] - tile / 2.0], (centres[:-1] + centres[1:]) / 2.0,
+                           [centres[-1] + tile / 2.0]])
+
+
+def corner_probability(tiles):
+    """Phase one's class probabilities at the tile corners, (rows + 1, cols + 1, classes): at
+    each corner, every class as likely as in the most sure of the (up to) four tiles that
+    meet there, normalised. Where tiles of different classes meet, each of their classes is
+    allowed in full, so phase two's own evidence places the boundary."""
+    grid = np.pad(tiles["probability"], ((1, 1), (1, 1), (0, 0)), mode="edge")
+    corners = np.maximum(np.maximum(grid[:-1, :-1], grid[:-1, 1:]),
+                         np.maximum(grid[1:, :-1], grid[1:, 1:]))
+    return corners / corners.sum(axis=-1, keepdims=True)
+
+
+def tile_probability(tiles, row_start, row_stop, width, corners=None):
+    """Phase one's local class probabilities (rows, width, n_classes), float32, of the image
+    rows ``row_start:row_stop``: :func:`corner_probability` (``corners``, computed when not
+    given) interpolated bilinearly between the tile corners, so the surface is continuous."""
+    grid = corner_probability(tiles) if corners is None else corners
+    tile = int(tiles["tile_size"])
+    r0, r1, rw = _weights(np.arange(row_start, row_stop),
+                          _corners(tiles["row_origins"], tile))
+    rows = grid[r0] * (1 - rw)[:, None, None] + grid[r1] * rw[:, None, None]
+    c0, c1, cw = _weights(np.arange(width), _corners(tiles["col_origins"], tile))
+    out = rows[:, c0]
+    out *= (1 - cw)[None, :, None]
+    out += rows[:, c1] * cw[None, :, None]
+    return out.astype(np.float32, copy=False)
+
+
+def tile_probability_at(tiles, rows, cols, corners=None):
+    """:func:`tile_probability` at the pixels ``(rows, cols)``: (n, n_classes) float32."""
+    grid = corner_probability(tiles) if corners is None else corners
+    tile = int(tiles["tile_size"])
+    r0, r1, rw = _weights(rows, _corners(tiles["row_origins"], tile))
+    c0, c1, cw = _weights(cols, _corners(tiles["col_origins"], tile))
+    rw, cw = rw[:, None], cw[:, None]
+    return ((grid[r0, c0] * (1 - cw) + grid[r0, c1] * cw) * (1 - rw)
+            + (grid[r1, c0] * (1 - cw) + grid[r1, c1] * cw) * rw).astype(np.float32)
+
+
+def local_log_prior(probability, strength):
+    """``strength · log((1 − f) · p + f / C)``: the log-prior that phase one's local
+    probabilities ``p`` (…, C; :func:`tile_probability`) lend a pixel (``f`` =
+    :data:`LOCAL_PRIOR_FLOOR`), in place."""
+    n = probability.shape[-1]
+    probability *= np.float32(1.0 - LOCAL_PRIOR_FLOOR)
+    probability += np.float32(LOCAL_PRIOR_FLOOR / n)
+    np.log(probability, out=probability)
+    probability *= np.float32(strength)
+    return probability
 
 
 def tile_confidence(tiles, rows, cols):

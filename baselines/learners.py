@@ -76,11 +76,13 @@ class _PixelClassifier(BaseEstimator):
             raise ClassificationError(f"{type(self).__name__}: n_classes must be >= 2, "
                                       f"got {self.n_classes}")
 
-    def fit(self, patches, y, *, frequencies=None, sample_weight=None):
+    def fit(self, patches, y, *, frequencies=None, sample_weight=None, local_shift=None):
         """Fit on a phase-two ``PatchSet`` and class indexes ``y``; returns self.
         ``frequencies`` (labelled pixels per class index) weighs the held-out pixels back to
         the image's class frequencies for the temperature (the sample is class-balanced);
-        ``sample_weight`` (one per sample) weighs the training pixels of the trees."""
+        ``sample_weight`` (one per sample) weighs the training pixels of the trees;
+        ``local_shift`` (n, n_classes), the log-prior prediction adds to each pixel
+        (``csc classify --local-prior``), is added for the temperature too."""
         self._check()
         y = np.asarray(y)
         n = len(patches)
@@ -104,15 +106,16 @@ class _PixelClassifier(BaseEstimator):
             parts.append(patch_features(chunk, roles=self.roles_,
                                         illumination=bool(self.illumination)))
         features = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
-        return self._fit_table(features, y, frequencies=frequencies, sample_weight=sample_weight)
+        return self._fit_table(features, y, frequencies=frequencies, sample_weight=sample_weight,
+                               local_shift=local_shift)
 
-    def fit_features(self, features, y, *, roles=None, frequencies=None):
+    def fit_features(self, features, y, *, roles=None, frequencies=None, local_shift=None):
         """Fit on a feature table (n, F) (from :mod:`baselines.features`) and class indexes;
-        ``frequencies`` as for :meth:`fit`."""
+        ``frequencies`` and ``local_shift`` as for :meth:`fit`."""
         self._check()
         self.roles_ = None if roles is None else tuple(roles)
         return self._fit_table(np.asarray(features, dtype=np.float32), np.asarray(y),
-                               frequencies=frequencies)
+                               frequencies=frequencies, local_shift=local_shift)
 
     def _calibration_split(self, y):
         """(train, held) indexes: ``calibration_fraction`` of every class held out, drawn by
@@ -135,7 +138,8 @@ class _PixelClassifier(BaseEstimator):
             return everything, everything[:0]
         return everything[~held], everything[held]
 
-    def _fit_table(self, features, y, *, frequencies=None, sample_weight=None):
+    def _fit_table(self, features, y, *, frequencies=None, sample_weight=None,
+                   local_shift=None):
         if y.size and (y.min() < 0 or y.max() >= self.n_classes):
             raise ClassificationError(
                 f"{type(self).__name__}: labels must be class indexes 0..{self.n_classes - 1}, "
@@ -150,6 +154,11 @@ class _PixelClassifier(BaseEstimator):
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
             if sample_weight.shape != y.shape:
                 raise ValueError(f"{len(y)} samples but {sample_weight.size} sample weights")
+        if local_shift is not None:
+            local_shift = np.asarray(local_shift, dtype=np.float64)
+            if local_shift.shape != (len(y), self.n_classes):
+                raise ValueError(f"local shift of shape {local_shift.shape} for {len(y)} "
+                                 f"samples of {self.n_classes} classes")
         self.temperature_, self.calibration_pixels_ = 1.0, 0
         self.shift_ = None
         if self.prior and frequencies is not None:
@@ -163,10 +172,13 @@ class _PixelClassifier(BaseEstimator):
                 sample_weight=None if sample_weight is None else sample_weight[train])
             classes = np.asarray(probe.classes_, dtype=np.int64)
             logp = np.log(np.maximum(probe.predict_proba(features[held]), 1e-12))
+            shift = None if self.shift_ is None else self.shift_[classes]
+            if local_shift is not None:
+                local = local_shift[held][:, classes]
+                shift = local if shift is None else shift + local
             self.temperature_ = temperature_of(
                 logp, np.searchsorted(classes, y[held]),
-                weights=frequency_weights(y[held], frequencies, self.n_classes),
-                shift=None if self.shift_ is None else self.shift_[classes])
+                weights=frequency_weights(y[held], frequencies, self.n_classes), shift=shift)
             self.calibration_pixels_ = len(held)
             del probe
         # ... divides the log-probabilities of the trees trained on every pixel, so the class

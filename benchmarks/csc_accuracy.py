@@ -8,8 +8,9 @@ generated 768² scenes as the demo does, or ``--model``), then per held-out scen
   per class, 40 epochs, patience 5) and the front step; ``CSC k=5 dense``: the same with
   ``--dense`` and its defaults; ``CSC k=5 LightGBM``: phase two by LightGBM on 5×5 window
   features (``--phase2 lightgbm``), still trained on the phase-one map only (each with its
-  defaults, tile weights included); ``… noweights``, ``… clean``, ``… cut``: the same with
-  ``--no-tile-weights``, and so with ``--clean`` (confident learning drops training pixels
+  defaults, tile weights and the local prior included); ``… nolocal``: the same with
+  ``--local-prior 0``; ``… noweights``, ``… clean``, ``… cut``: ``--local-prior 0
+  --no-tile-weights``, and so with ``--clean`` (confident learning drops training pixels
   first) or ``--min-confidence 0.95`` (tiles below it left out);
 - ``LightGBM``: ``csc baseline`` (5×5 window, 5 000 pixels per class) trained on the manual
   labels of the phase-one training scenes.
@@ -54,8 +55,12 @@ METHODS = {"CSC k=1": ["--patch-size", 1, *CLASSIFY],
            "CSC k=5 LightGBM": ["--patch-size", 5, "--phase2", "lightgbm",
                                 "--samples-per-class", 20000]}
 #: Variants of the patch-sampling methods: the pseudo-label options of the accuracy issue.
-VARIANTS = {"noweights": ["--no-tile-weights"], "clean": ["--clean", "--no-tile-weights"],
-            "cut": ["--min-confidence", 0.95, "--no-tile-weights"]}
+#: ``nolocal`` is the default before the local prior; the others pin it off as they were
+#: measured.
+VARIANTS = {"nolocal": ["--local-prior", 0],
+            "noweights": ["--no-tile-weights", "--local-prior", 0],
+            "clean": ["--clean", "--no-tile-weights", "--local-prior", 0],
+            "cut": ["--min-confidence", 0.95, "--no-tile-weights", "--local-prior", 0]}
 #: ``--methods`` names.
 SHORT = {"k1": "CSC k=1", "k5": "CSC k=5", "dense": "CSC k=5 dense",
          "k5lightgbm": "CSC k=5 LightGBM", "lightgbm": "LightGBM"}

@@ -7,7 +7,7 @@ LightGBM phase two at 3), with the default phase-two sampling, and the CNN
 of 94 % for CSC with one CNN per river on their full data set.
 
     python benchmarks/river_sample.py [--quick] [--clean] [--without-tile-weights]
-        [--out bench_output/river]
+        [--without-local-prior] [--out bench_output/river]
 
 A phase-one model left in ``--out`` by an earlier run is reused (delete it to train anew).
 """
@@ -39,9 +39,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer epochs and samples")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--clean", action="store_true",
-                        help="also classify with --clean --no-tile-weights at each setting")
+                        help="also classify with --clean --no-tile-weights --local-prior 0 at "
+                             "each setting")
     parser.add_argument("--without-tile-weights", action="store_true",
-                        help="also classify with --no-tile-weights at each setting")
+                        help="also classify with --no-tile-weights --local-prior 0 at each "
+                             "setting")
+    parser.add_argument("--without-local-prior", action="store_true",
+                        help="also classify with --local-prior 0 at each setting")
     args = parser.parse_args(argv)
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (the river sample lives in ../shared/data)")
@@ -79,10 +83,12 @@ def main(argv=None):
 
     rows = []
     variants = {"": {}}
+    if args.without_local_prior:
+        variants["no_local_prior"] = {"local_prior": 0.0}
     if args.without_tile_weights:
-        variants["no_tile_weights"] = {"tile_weights": False}
+        variants["no_tile_weights"] = {"tile_weights": False, "local_prior": 0.0}
     if args.clean:
-        variants["clean"] = {"clean": True, "tile_weights": False}
+        variants["clean"] = {"clean": True, "tile_weights": False, "local_prior": 0.0}
     for variant, changes in variants.items():
         for phase2, k in (("nn", 1), ("nn", 3), ("lightgbm", 3)):
             # the default phase-two sampling (20 000 patch centres per class)

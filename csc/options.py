@@ -291,6 +291,14 @@ CLASSIFY = OptionTable(
                 "towards the image's class shares in the tile map: 0 = as trained (a class "
                 "phase one gave a few tiles spreads far beyond them), 1 = all the way (phase "
                 "one's bias against a class it under-maps is kept)."),
+    Option("local_prior", "float", default=None, low=0.0, high=1.0, auto=True,
+           column="LocalPrior",
+           help="How far each pixel's phase-two probabilities move towards the classes phase "
+                "one's tiles around it hold (at each tile corner every class as likely as in "
+                "the surest of the tiles meeting there, interpolated between corners), on "
+                "top of --prior: 0 = not at all, 1 = all the way. Where tiles of different "
+                "classes meet, phase two's own evidence places the boundary (default 0.5; 0 "
+                "for the network with --dense, which it does not apply to)."),
     Option("clean", "bool", default=False, column="Clean",
            help="Drop the training pixels whose phase-one label phase two confidently "
                 "contradicts (confident learning on out-of-fold predictions of two spatial "

@@ -121,24 +121,26 @@ class SceneRun:
         return _Timer()
 
     # -- run ---------------------------------------------------------------------------------
-    def strip_rows(self, learner, *, strip_rows=None, whole_image=False, n_features=0):
+    def strip_rows(self, learner, *, strip_rows=None, whole_image=False, n_features=0,
+                   local_prior=False):
         """Rows per prediction strip: given, the whole image, or from the memory budget."""
         if whole_image:
             return None
         return int(strip_rows or auto_strip_rows(
             self.opened.info.width, n_bands=len(self.opened.bands),
-            n_classes=self.schema.n_classes, n_features=n_features, halo=learner.halo))
+            n_classes=self.schema.n_classes, n_features=n_features, halo=learner.halo,
+            local_prior=local_prior))
 
     def predict(self, learner, source, *, scaling, strip_rows=None, progress=False,
-                confidence=False):
+                confidence=False, local_prior=None):
         """Every pixel classified strip by strip: ``(class_map, valid)``, and with
         ``confidence`` the top-class probability in percent: ``(class_map, valid,
-        confidence)`` (:func:`csc.pixels.predict_scene`)."""
+        confidence)`` (:func:`csc.pixels.predict_scene`; ``local_prior`` as there)."""
         with self.timed("phase2_predict_s"):
             return predict_scene(learner, source, bands=self.opened.bands, scaling=scaling,
                                  schema=self.schema, strip_rows=strip_rows,
                                  shape=self.opened.shape, progress=progress,
-                                 confidence=confidence)
+                                 confidence=confidence, local_prior=local_prior)
 
     # -- outputs -----------------------------------------------------------------------------
     def write_map(self, class_map, name=None):

@@ -10,6 +10,7 @@ import logging
 import numpy as np
 import psutil
 
+from csc.calibration import tempered
 from csc.errors import BandError, EmptyTileSetError
 from csc.rasters import Image, raster_info, read_image
 from csc.scaling import Scaling, default_scaling
@@ -23,17 +24,19 @@ SCAN_ROWS = 1024
 STRIP_BUDGET = (64 << 20, 256 << 20)
 
 
-def auto_strip_rows(width, *, n_bands, n_classes, n_features=0, halo=0, budget=None):
+def auto_strip_rows(width, *, n_bands, n_classes, n_features=0, halo=0, budget=None,
+                    local_prior=False):
     """Rows per strip keeping one strip's buffers within ``budget`` bytes: the scaled input
     with its halo and its padded copy (8 bytes a band), probabilities (4 a class), class ids
     and mask (8), and for feature learners the features (8 bytes each) and the band filters'
-    temporaries (40 bytes a band). The default budget is a tenth of the available memory,
+    temporaries (40 bytes a band), and with a ``local_prior`` its planes and their
+    interpolation (12 bytes a class). The default budget is a tenth of the available memory,
     between 64 and 256 MB; at least 16 and at most 8192 rows. The network's activations are
     bounded separately (``CSC_Application.fcn.predict_blocks``)."""
     if budget is None:
         low, high = STRIP_BUDGET
         budget = min(max(psutil.virtual_memory().available // 10, low), high)
-    per_pixel = 8 * int(n_bands) + 4 * int(n_classes) + 8
+    per_pixel = 8 * int(n_bands) + (16 if local_prior else 4) * int(n_classes) + 8
     if n_features:
         per_pixel += 8 * int(n_features) + 40 * int(n_bands)
     rows = int(budget // (max(1, int(width)) * per_pixel)) - 2 * int(halo)
@@ -159,13 +162,15 @@ CONFIDENCE_NODATA = 255
 
 
 def predict_scene(learner, source, *, bands, scaling, schema, strip_rows=None, shape=None,
-                  progress=False, confidence=False):
+                  progress=False, confidence=False, local_prior=None):
     """Class ids (rows, cols) uint8 of every pixel of an image (a path, or an in-memory
     ``Image``), 0 where it is nodata, predicted strip by strip with ``learner.predict_proba``
     (``strip_rows=None``: the whole image in one pass). The result does not depend on
     ``strip_rows``. Returns ``(class_map, valid)``, and with ``confidence`` also the top class
     probability in percent, (rows, cols) uint8 0–100 with :data:`CONFIDENCE_NODATA` on nodata:
-    ``(class_map, valid, confidence)``."""
+    ``(class_map, valid, confidence)``. ``local_prior(row_start, row_stop, width)``, when given,
+    returns a log-prior (rows, width, n_classes) per strip, added to the log of the learner's
+    probabilities (the local prior of phase one's tiles, ``csc classify --local-prior``)."""
     if shape is None:
         shape = source.shape if isinstance(source, Image) else raster_info(source).shape
     height, width = shape
@@ -183,6 +188,9 @@ def predict_scene(learner, source, *, bands, scaling, schema, strip_rows=None, s
     for s in parts:
         block, ok = read_strip(source, s, bands=bands, scaling=scaling, halo=halo)
         proba = learner.predict_proba(block)
+        if local_prior is not None:
+            proba = tempered(np.asarray(proba, dtype=np.float32), 1.0,
+                             local_prior(s.start, s.stop, width))
         best = np.argmax(proba, axis=-1)
         ids = schema.to_ids(best).astype(np.uint8)
         ids[~ok] = 0

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from CSC_Application.tilemap import tile_confidence, tile_map
+from CSC_Application.tilemap import (LOCAL_PRIOR_FLOOR, corner_probability, local_log_prior,
+                                     tile_confidence, tile_map, tile_probability,
+                                     tile_probability_at)
 from csc.errors import ClassificationError
 from csc.modelcard import ModelCard
 from csc.scaling import Scaling
@@ -98,3 +100,59 @@ def test_vgg16_phase_one_map_is_tile_constant():
     assert tiles["ids"].shape == (3, 3)
     np.testing.assert_array_equal(cmap[:32, :32], tiles["ids"][0, 0])
     np.testing.assert_array_equal(cmap[64:, 64:], tiles["ids"][2, 2])
+
+
+def _three_tiles():
+    """Three 32-px tiles side by side: class 0 sure, class 0 sure, class 1 sure."""
+    grid = np.array([[[0.9, 0.1], [0.9, 0.1], [0.2, 0.8]]], dtype=np.float32)
+    return {"tile_size": 32, "row_origins": np.array([0]),
+            "col_origins": np.array([0, 32, 64]), "probability": grid}
+
+
+def test_corners_allow_every_class_of_the_tiles_that_meet_there():
+    corners = corner_probability(_three_tiles())
+    assert corners.shape == (2, 4, 2)
+    np.testing.assert_allclose(corners.sum(axis=-1), 1, atol=1e-6)
+    np.testing.assert_allclose(corners[:, :2], [[[0.9, 0.1]] * 2] * 2, atol=1e-6)  # all 0
+    np.testing.assert_allclose(corners[:, 2], [[0.9 / 1.7, 0.8 / 1.7]] * 2, atol=1e-6)
+    np.testing.assert_allclose(corners[:, 3], [[0.2, 0.8]] * 2, atol=1e-6)
+
+
+def test_tile_probability_is_continuous_and_flat_inside_agreeing_tiles():
+    tiles = _three_tiles()
+    p = tile_probability(tiles, 0, 32, 96)
+    assert p.shape == (32, 96, 2) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(axis=-1), 1, atol=1e-6)
+    np.testing.assert_allclose(p[:, :32, 0], 0.9, atol=1e-6)      # two tiles of class 0
+    # across the middle tile the other class rises linearly to the edge it shares with the
+    # last tile (column 64, where both are allowed), and on to the last tile's far edge
+    assert (np.diff(p[0, :, 1]) >= -1e-7).all() and (np.diff(p[0, 32:, 1]) > 0).all()
+    np.testing.assert_allclose(p[0, 63, 1], 0.1 + (0.8 / 1.7 - 0.1) * 31.5 / 32, atol=1e-6)
+    # the point version agrees with the strip version, and strips with the whole
+    rows, cols = np.array([0, 7, 31, 20]), np.array([0, 33, 95, 64])
+    np.testing.assert_allclose(tile_probability_at(tiles, rows, cols), p[rows, cols], atol=1e-6)
+    np.testing.assert_allclose(tile_probability(tiles, 10, 20, 96), p[10:20], atol=1e-6)
+
+
+def test_local_log_prior_floors_and_scales():
+    p = np.array([[1.0, 0.0], [0.5, 0.5]], dtype=np.float32)
+    prior = local_log_prior(p.copy(), 0.5)
+    floor = LOCAL_PRIOR_FLOOR / 2
+    np.testing.assert_allclose(prior[0], 0.5 * np.log([1 - floor, floor]), rtol=1e-5)
+    np.testing.assert_allclose(prior[1, 0], prior[1, 1])    # an unsure tile favours no class
+    assert np.isfinite(local_log_prior(p.copy(), 1.0)).all()  # no class impossible
+    np.testing.assert_array_equal(local_log_prior(p.copy(), 0.0), 0)
+
+
+def test_tile_map_keeps_each_tiles_probabilities(model_card):
+    model, card = model_card
+    labels = np.ones((64, 64), dtype=np.uint8)
+    labels[:, 32:] = 2
+    valid = np.ones(labels.shape, dtype=bool)
+    valid[:32, :32] = False                               # a tile without data
+    cmap, tiles = tile_map(image_for(labels), valid=valid, model=model, card=card)
+    proba = tiles["probability"]
+    assert proba.shape == (2, 2, SCHEMA.n_classes)
+    np.testing.assert_allclose(proba[0, 0], 1 / SCHEMA.n_classes)   # no data: uniform
+    np.testing.assert_allclose(proba.max(axis=-1)[1], tiles["confidence"][1], rtol=1e-6)
+    assert (SCHEMA.to_ids(proba.argmax(axis=-1))[1] == tiles["ids"][1]).all()

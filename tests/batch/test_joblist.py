@@ -245,3 +245,16 @@ def test_phase_two_feature_options_are_checked_before_anything_runs(workspace):
     assert "line 2, Illumination" in message and "drop --dense or --illumination" in message
     assert "line 2, BandRoles" in message and "names 3 band(s) but the model reads 4" in message
     assert "line 3" not in message
+
+
+def test_local_prior_column(workspace):
+    study, models = workspace
+    path = write_list(study, "vgg16_t32,scenes,a,1,0,0.25", "vgg16_t32,scenes,b,3,1,0.5",
+                      header="Model,DataSource,OutFolder,PatchSize,Dense,LocalPrior")
+    with pytest.raises(JobListError, match="1 problem") as info:
+        read_jobs(path, models_dir=models)
+    assert "line 3, LocalPrior" in str(info.value) and "drop --dense" in str(info.value)
+    path = write_list(study, "vgg16_t32,scenes,a,1,0,0.25",
+                      header="Model,DataSource,OutFolder,PatchSize,Dense,LocalPrior")
+    (job,) = read_jobs(path, models_dir=models)
+    assert job.options["local_prior"] == 0.25
