@@ -30,8 +30,8 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
     Returns ``(class_map, tiles)``: ``class_map`` (rows, cols) uint8 class ids, 0 where the
     pixel is nodata or its tile's top probability is below ``min_confidence`` (or the tile is
     all nodata); ``tiles`` a dict with the tile grid, per-tile ids, top probabilities
-    (``confidence``) and class probabilities (``probability``, rows × cols × classes; uniform
-    for tiles without data)."""
+    (``confidence``) and class probabilities (``probability``, rows × cols × classes; 0 for
+    tiles without data)."""
     tile = int(card.tile_size)
     height, width = data.shape[:2]
     where = f"{path}" if path else "the image"
@@ -45,8 +45,7 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
     rr, cc = rr.ravel(), cc.ravel()
     ids = np.zeros(len(rr), dtype=np.uint8)
     confidence = np.zeros(len(rr), dtype=np.float32)
-    probability = np.full((len(rr), card.schema.n_classes), 1.0 / card.schema.n_classes,
-                          dtype=np.float32)
+    probability = np.zeros((len(rr), card.schema.n_classes), dtype=np.float32)
     batches = range(0, len(rr), batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -108,13 +107,18 @@ def _corners(origins, tile):
 
 def corner_probability(tiles):
     """Phase one's class probabilities at the tile corners, (rows + 1, cols + 1, classes): at
-    each corner, every class as likely as in the most sure of the (up to) four tiles that
-    meet there, normalised. Where tiles of different classes meet, each of their classes is
-    allowed in full, so phase two's own evidence places the boundary."""
+    each corner, each class's highest probability among the (up to) four tiles that meet
+    there, normalised. Where tiles of different classes meet, their classes are about equally
+    likely, so phase two's own evidence places the boundary. Tiles without data (probability
+    0) add nothing; a corner between such tiles only is uniform."""
     grid = np.pad(tiles["probability"], ((1, 1), (1, 1), (0, 0)), mode="edge")
     corners = np.maximum(np.maximum(grid[:-1, :-1], grid[:-1, 1:]),
                          np.maximum(grid[1:, :-1], grid[1:, 1:]))
-    return corners / corners.sum(axis=-1, keepdims=True)
+    total = corners.sum(axis=-1, keepdims=True)
+    empty = total[..., 0] <= 0
+    corners[empty] = 1.0 / corners.shape[-1]
+    total[empty] = 1.0
+    return corners / total
 
 
 def tile_probability(tiles, row_start, row_stop, width, corners=None):

@@ -54,13 +54,15 @@ def _grid(info):
     return crs, transform
 
 
-def write_class_map(path, class_map, *, schema, info, strip_rows=2048, cog=True):
+def write_class_map(path, class_map, *, schema, info, strip_rows=2048, cog=True,
+                    warn_plain=True):
     """Write a class map on the grid of ``info`` (the input image), strip by strip: a
     Cloud-Optimized GeoTIFF with the class names beside it in ``<path>.aux.xml``
-    (:class:`csc.rasters.ClassRasterWriter`), or a plain tiled GTiff without ``cog``."""
+    (:class:`csc.rasters.ClassRasterWriter`), or a plain tiled GTiff without ``cog``;
+    ``warn_plain=False`` when the caller has said the image has no CRS."""
     crs, transform = _grid(info)
     with ClassRasterWriter(path, class_map.shape, schema=schema, crs=crs,
-                           transform=transform, cog=cog, warn_plain=False) as writer:
+                           transform=transform, cog=cog, warn_plain=warn_plain) as writer:
         for r0 in range(0, class_map.shape[0], strip_rows):
             writer.write_rows(r0, class_map[r0:r0 + strip_rows])
     return path
@@ -149,7 +151,7 @@ class SceneRun:
         name = name or f"{self.opened.stem}_classified.tif"
         with self.timed("class_map_s"):
             write_class_map(self.path(name), class_map, schema=self.schema,
-                            info=self.opened.info)
+                            info=self.opened.info, warn_plain=False)
         return name
 
     def write_confidence(self, confidence, name=None, strip_rows=2048):

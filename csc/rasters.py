@@ -264,7 +264,7 @@ def _profile(height, width, count, dtype, crs, transform, nodata):
 
 def _warn_if_plain(crs, path, warn=True):
     """Say that ``path`` is written without a CRS; callers that said it once for the whole
-    scene (:func:`csc.scenes.open_scene`) pass ``warn=False``."""
+    scene (:class:`csc.pipeline.SceneRun`) pass ``warn=False``."""
     if crs is None and warn:
         log.warning("%s: input is not georeferenced; writing it without a CRS", path)
 

@@ -5,8 +5,12 @@ import json
 import numpy as np
 import pytest
 
+from baselines.learners import LightGBMPixelClassifier
+from CSC_Application.learners import PatchNetworkClassifier
 from CSC_Application.run import ClassifyOptions, classify_path
+from CSC_Application.sampling import PatchSet
 from csc.errors import OptionError
+from csc.scaling import Scaling
 from phase2_data import image_for, write_scene
 
 
@@ -49,3 +53,17 @@ def test_not_with_dense_training(tmp_path, phase_one, options):
         classify_path(path, phase_one, tmp_path / "o2",
                       ClassifyOptions(patch_size=3, dense=True, local_prior=0.5))
     assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+
+
+@pytest.mark.parametrize("learner", [
+    LightGBMPixelClassifier(patch_size=1, n_classes=3, n_estimators=20),
+    PatchNetworkClassifier(patch_size=1, n_classes=3, epochs=1, batch_size=64),
+], ids=["lightgbm", "nn"])
+def test_a_local_shift_of_the_wrong_shape_is_refused(learner):
+    labels = _bands((32, 96))
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, 32, 300), rng.integers(0, 96, 300)
+    patches = PatchSet(image_for(labels), rows, cols, labels[rows, cols].astype(np.int64) - 1,
+                       patch_size=1, scaling=Scaling.fixed(10000))
+    with pytest.raises(ValueError, match="local shift of shape"):
+        learner.fit(patches, patches.labels, local_shift=np.zeros((300, 2)))

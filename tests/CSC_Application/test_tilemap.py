@@ -118,6 +118,16 @@ def test_corners_allow_every_class_of_the_tiles_that_meet_there():
     np.testing.assert_allclose(corners[:, 3], [[0.2, 0.8]] * 2, atol=1e-6)
 
 
+def test_tiles_without_data_do_not_weaken_their_neighbours():
+    tiles = _three_tiles()
+    tiles["probability"] = tiles["probability"].copy()
+    tiles["probability"][0, 2] = 0                      # the last tile holds no data
+    corners = corner_probability(tiles)
+    np.testing.assert_allclose(corners[:, 2], [[0.9, 0.1]] * 2, atol=1e-6)
+    tiles["probability"][:] = 0                         # no tile holds data: no prior
+    np.testing.assert_allclose(corner_probability(tiles), 0.5)
+
+
 def test_tile_probability_is_continuous_and_flat_inside_agreeing_tiles():
     tiles = _three_tiles()
     p = tile_probability(tiles, 0, 32, 96)
@@ -153,6 +163,6 @@ def test_tile_map_keeps_each_tiles_probabilities(model_card):
     cmap, tiles = tile_map(image_for(labels), valid=valid, model=model, card=card)
     proba = tiles["probability"]
     assert proba.shape == (2, 2, SCHEMA.n_classes)
-    np.testing.assert_allclose(proba[0, 0], 1 / SCHEMA.n_classes)   # no data: uniform
+    np.testing.assert_array_equal(proba[0, 0], 0)                   # no data: nothing
     np.testing.assert_allclose(proba.max(axis=-1)[1], tiles["confidence"][1], rtol=1e-6)
     assert (SCHEMA.to_ids(proba.argmax(axis=-1))[1] == tiles["ids"][1]).all()

@@ -97,12 +97,12 @@ def test_prediction_from_the_file_equals_the_prediction_in_memory(tmp_path):
 
 
 class _Unsure:
-    """A learner that knows nothing: 0.6 / 0.4 everywhere."""
+    """A 3×3 learner that knows nothing: 0.6 / 0.4 everywhere."""
 
-    halo = 0
+    halo = 1
 
     def predict_proba(self, strip):
-        out = np.empty(strip.shape[:2] + (2,), dtype=np.float32)
+        out = np.empty((strip.shape[0] - 2, strip.shape[1] - 2, 2), dtype=np.float32)
         out[...] = (0.6, 0.4)
         return out
 
@@ -114,21 +114,21 @@ def test_local_prior_moves_each_pixel_and_strips_do_not_matter(tmp_path):
     image = read_pixels(write_image(tmp_path / "i.tif", data), bands=(1,))
     seen = []
 
-    def prior(start, stop, width):    # the right half favours class index 1 by 1 nat
+    def prior(start, stop, width):    # the lower right quarter favours class index 1 by 1 nat
         seen.append((start, stop, width))
         out = np.zeros((stop - start, width, 2), dtype=np.float32)
-        out[:, 15:, 1] = 1.0
+        out[max(20 - start, 0):, 15:, 1] = 1.0
         return out
 
     expected = np.full((40, 30), 3, dtype=np.uint8)
-    expected[:, 15:] = 7
+    expected[20:, 15:] = 7
     for rows in (None, 7):
         seen.clear()
         got, _, pct = predict_scene(_Unsure(), image, bands=(1,), scaling=scaling, schema=schema,
                                     strip_rows=rows, confidence=True, local_prior=prior)
         np.testing.assert_array_equal(got, expected)
         # confidence after the prior: 0.4·e / (0.6 + 0.4·e) on the right, 0.6 on the left
-        assert pct[0, 20] == round(100 * 0.4 * np.e / (0.6 + 0.4 * np.e)) and pct[0, 0] == 60
+        assert pct[30, 20] == round(100 * 0.4 * np.e / (0.6 + 0.4 * np.e)) and pct[0, 20] == 60
         assert sum(stop - start for start, stop, _ in seen) == 40 and seen[0][2] == 30
     plain, _ = predict_scene(_Unsure(), image, bands=(1,), scaling=scaling, schema=schema)
     assert (plain == 3).all()
