@@ -1,9 +1,16 @@
 """Shared fixtures: tiny georeferenced rasters with painted class blocks."""
 import os
+import signal
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# A suite started in the background of a non-interactive shell inherits SIGINT ignored, and
+# so would every csc it starts: the Ctrl-C tests would see runs that cannot be interrupted.
+# A handler (unlike "ignore") is reset to the default on exec, so the children take Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
