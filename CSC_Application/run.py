@@ -79,27 +79,35 @@ DEFAULT_LOCAL_PRIOR = 0.5
 @dataclasses.dataclass
 class PhaseOne:
     """The phase-one model: its sidecar (read first, cheaply) and the network (loaded once
-    every image has been opened)."""
+    every image has been opened). ``tile_probabilities``, when set, labels the tiles in the
+    network's place (:func:`~CSC_Application.tilemap.tile_map`); the card still gives the
+    tile size, bands, scaling and classes."""
 
     card: object
     path: Path = None
     network: object = None
+    tile_probabilities: object = None
 
     @classmethod
     def of(cls, model):
-        """From a model path (with its sidecar) or a ready ``(network, card)`` pair."""
+        """From a model path (with its sidecar), a ready ``(network, card)`` pair or a
+        :class:`PhaseOne`."""
+        if isinstance(model, cls):
+            return model
         if isinstance(model, tuple):
             network, card = model
             return cls(card=card, network=network)
         return cls(card=load_card(model), path=Path(model))
 
     def load(self):
-        if self.network is None:
+        if self.network is None and self.tile_probabilities is None:
             self.network, self.card = load_model(self.path)
         return self.network
 
     @property
     def description(self):
+        if self.tile_probabilities is not None and self.network is None:
+            return "the given tile probabilities"
         return f"model {self.path}" if self.path else "the model"
 
 
@@ -117,7 +125,8 @@ class TileMapLabels:
         class_map, self.tiles_ = tile_map(image.data, valid=image.valid,
                                           model=self.phase_one.load(), card=self.phase_one.card,
                                           min_confidence=self.min_confidence,
-                                          progress=self.progress, path=image.path)
+                                          progress=self.progress, path=image.path,
+                                          tile_probabilities=self.phase_one.tile_probabilities)
         return class_map
 
     def confidence(self, rows, cols):
@@ -444,7 +453,8 @@ def classify_scene(opened, phase_one, out_dir, options, *, progress=False):
                    "tile_size": card.tile_size, "bands": list(card.bands),
                    "scaling": card.scaling.to_dict(), "schema": schema.to_dict(),
                    "kind": card.kind, "width": card.width},
-            label_source="phase-one tile map",
+            label_source=("phase-one tile map" if phase_one.tile_probabilities is None
+                          else "tile map of the given tile probabilities"),
             class_pixels=samples["labelled_pixels"],
             absent_classes=samples["absent_classes"],
             samples=samples,

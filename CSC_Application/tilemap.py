@@ -24,8 +24,14 @@ def _owners(length, tile, origins):
 
 
 def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, progress=False,
-             path=None):
+             path=None, tile_probabilities=None):
     """Phase-one map of an image ``data`` (rows, cols, bands; native dtype).
+
+    ``tile_probabilities``, when given, takes the network's place (``model`` may then be
+    None): ``tile_probabilities(path, rows, cols, tile)`` returns the class probabilities
+    (n, n_classes) of the tiles at origins ``(rows, cols)`` of the image ``path`` — e.g. the
+    class shares of each tile in a manual label raster, the tile map of an ideal phase one
+    (``benchmarks/csc_accuracy.py``).
 
     Returns ``(class_map, tiles)``: ``class_map`` (rows, cols) uint8 class ids, 0 where the
     pixel is nodata or its tile's top probability is below ``min_confidence`` (or the tile is
@@ -56,9 +62,14 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
         has_data = extract_tiles(valid, tile, r, c).any(axis=(1, 2))
         if not has_data.any():
             continue
-        tiles = card.scaling.apply(extract_tiles(data, tile, r[has_data], c[has_data]),
-                                   valid=extract_tiles(valid, tile, r[has_data], c[has_data]))
-        proba = predict_tiles(model, tiles, batch_size=batch_size)
+        if tile_probabilities is not None:
+            proba = _given(tile_probabilities(path, r[has_data], c[has_data], tile),
+                           int(has_data.sum()), card.schema.n_classes)
+        else:
+            tiles = card.scaling.apply(extract_tiles(data, tile, r[has_data], c[has_data]),
+                                       valid=extract_tiles(valid, tile, r[has_data],
+                                                           c[has_data]))
+            proba = predict_tiles(model, tiles, batch_size=batch_size)
         best = np.argmax(proba, axis=1)
         conf = proba[np.arange(len(best)), best]
         labels = card.schema.to_ids(best)
@@ -79,6 +90,21 @@ def tile_map(data, *, valid, model, card, min_confidence=0.0, batch_size=256, pr
                        "col_origins": col_origins, "ids": grid,
                        "confidence": confidence.reshape(grid.shape),
                        "probability": probability.reshape(*grid.shape, -1)}
+
+
+def _given(proba, n, n_classes):
+    """Tile probabilities from a ``tile_probabilities`` source, checked: (n, n_classes), finite,
+    non-negative; each row is normalised to sum to 1."""
+    proba = np.asarray(proba, dtype=np.float32)
+    if proba.shape != (n, n_classes):
+        raise ValueError(f"tile probabilities of shape {proba.shape} for {n} tiles of "
+                         f"{n_classes} classes")
+    if not np.all(np.isfinite(proba)) or (proba < 0).any():
+        raise ValueError("tile probabilities must be finite and non-negative")
+    total = proba.sum(axis=1, keepdims=True)
+    if (total <= 0).any():
+        raise ValueError("a tile has probabilities summing to 0")
+    return proba / total
 
 
 #: Phase one's tile probabilities are mixed with this share of the uniform distribution before

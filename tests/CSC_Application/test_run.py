@@ -4,6 +4,7 @@ import logging
 import os
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -527,3 +528,31 @@ def test_no_confidence_leaves_the_confidence_outputs_out(tmp_path, phase_one, op
     assert "s_classified.tif" in names
     assert not {n for n in names if "confidence" in n or "calibration" in n
                 or "reliability" in n}
+
+
+def test_phase_one_from_given_tile_probabilities(tmp_path, phase_one, options):
+    """Tile probabilities given in the network's place (the ideal phase one of
+    benchmarks/csc_accuracy.py): no network is loaded, phase two learns from their tile map,
+    and run.json says where the labels came from."""
+    from CSC_Application.run import PhaseOne
+    from csc.modelcard import load_card
+
+    labels = wavy_labels(SHAPE)
+    path = write_scene(tmp_path / "in", "given", labels)
+
+    def shares(image_path, rows, cols, tile):
+        assert Path(image_path) == path
+        out = np.zeros((len(rows), 3), dtype=np.float32)
+        for i, (r, c) in enumerate(zip(rows, cols)):
+            out[i] = np.bincount(labels[r:r + tile, c:c + tile].ravel(), minlength=4)[1:]
+        return out
+
+    given = PhaseOne(card=load_card(phase_one), tile_probabilities=shares)
+    row = classify_path(path, given, tmp_path / "out",
+                        options(patch_size=1, epochs=12, patience=12)).frame.iloc[0]
+    assert given.network is None
+    assert row["csc_weighted_f1"] > 0.95
+    assert row["csc_weighted_f1"] > row["cnn_weighted_f1"] + 0.03
+    info = json.loads((tmp_path / "out" / "given_run.json").read_text())
+    assert info["label_source"] == "tile map of the given tile probabilities"
+    assert info["model"]["path"] is None

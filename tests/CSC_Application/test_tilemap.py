@@ -166,3 +166,42 @@ def test_tile_map_keeps_each_tiles_probabilities(model_card):
     np.testing.assert_array_equal(proba[0, 0], 0)                   # no data: nothing
     np.testing.assert_allclose(proba.max(axis=-1)[1], tiles["confidence"][1], rtol=1e-6)
     assert (SCHEMA.to_ids(proba.argmax(axis=-1))[1] == tiles["ids"][1]).all()
+
+
+def test_given_tile_probabilities_take_the_networks_place(model_card):
+    _, card = model_card
+    labels = np.ones((70, 75), dtype=np.uint8)
+    seen = []
+
+    def shares(path, rows, cols, tile):
+        seen.append((path, tile, len(rows)))
+        # class 3 right of column 40, class 2 below row 30, else class 1; rows sum to 2
+        out = np.full((len(rows), 3), 0.2, dtype=np.float32)
+        out[np.arange(len(rows)), np.where(cols >= 40, 2, np.where(rows >= 30, 1, 0))] = 1.6
+        return out
+
+    cmap, tiles = tile_map(image_for(labels), valid=np.ones(labels.shape, bool), model=None,
+                           card=card, path="scene.tif", tile_probabilities=shares)
+    assert seen == [("scene.tif", TILE, 9)]            # one batch of the 3 x 3 tiles
+    np.testing.assert_array_equal(tiles["ids"], [[1, 1, 3], [2, 2, 3], [2, 2, 3]])
+    assert (cmap[:32, :32] == 1).all() and (cmap[:, 64:] == 3).all() and (cmap[64:, :32] == 2).all()
+    # normalised to sum to 1
+    np.testing.assert_allclose(tiles["probability"].sum(axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(tiles["confidence"], 0.8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["shape", "nan", "zero"])
+def test_given_tile_probabilities_are_checked(model_card, bad):
+    _, card = model_card
+    labels = np.ones((64, 64), dtype=np.uint8)
+
+    def source(path, rows, cols, tile):
+        out = np.full((len(rows), 3), 1 / 3, dtype=np.float32)
+        if bad == "shape":
+            return out[:, :2]
+        out[0] = np.nan if bad == "nan" else 0.0
+        return out
+
+    with pytest.raises(ValueError, match="tile probabilities|a tile has"):
+        tile_map(image_for(labels), valid=np.ones(labels.shape, bool), model=None, card=card,
+                 tile_probabilities=source)
