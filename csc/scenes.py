@@ -261,7 +261,8 @@ def open_scene(scene, *, schema, bands=None, model=None, require_labels=False, m
     - the image is readable; ``bands`` (1-based; ``model`` is a description such as "model
       m.keras" naming where they come from) exist in it;
     - every companion has the image's size, CRS and transform (to a hundredth of a pixel);
-    - the labels are whole ids of ``schema`` (read strip by strip);
+    - the labels are whole ids of ``schema`` (read strip by strip); an ``EDGE_``/``VM_`` line
+      raster holds at least one line pixel (read until the first);
     - the image is at least ``min_size`` pixels on each side, not entirely nodata, and not
       one value everywhere (an empty or failed export);
     - with ``scaling`` (the model's), the image's values fit it: an 8-bit image for a model
@@ -290,15 +291,27 @@ def open_scene(scene, *, schema, bands=None, model=None, require_labels=False, m
         if companion_info.georeferenced != info.georeferenced:
             log.warning("%s: one of %s and its image %s is georeferenced and the other is not; "
                         "their grids are compared by size only", path, prefix, scene.image)
+        if prefix in ("EDGE_", "VM_"):
+            _check_line(path, prefix, companion_info)
     if scene.labels is not None:
         check_label_values(scene.labels, schema=schema)
     if min(info.shape) < int(min_size):
         raise PatchSizeError(f"{scene.image} is {info.height}x{info.width} pixels, smaller "
                              f"than the {min_size}x{min_size} patch; {size_hint}")
-    n_valid = _count_valid(scene.image, info, bands)
+    n_valid, n_nonfinite = _count_valid(scene.image, info, bands)
     if n_valid == 0:
-        raise ClassificationError(f"{scene.image}: every pixel is nodata (value {info.nodata}); "
+        what = (f"value {info.nodata}" if not n_nonfinite
+                else f"value {info.nodata}, or NaN/±Inf in a band")
+        raise ClassificationError(f"{scene.image}: every pixel is nodata ({what}); "
                                   "check the image or its nodata value")
+    if n_nonfinite and not _nan_is_nodata(info.nodata):
+        total = info.height * info.width
+        declared = ("declares no nodata value" if info.nodata is None
+                    else f"declares nodata {info.nodata:g}")
+        log.warning("%s: %d pixels (%.3g %%) hold NaN or ±Inf in a band although the file "
+                    "%s; they are treated as nodata (no class, left out of training and "
+                    "scores) — set the file's nodata to nan if that is what they mean",
+                    scene.image, n_nonfinite, 100.0 * n_nonfinite / total, declared)
     check_values(scene.image, bands=bands, scaling=scaling, model=model)
     return OpenScene(scene=scene, info=info, bands=bands, schema=schema, n_valid=n_valid)
 
@@ -355,10 +368,35 @@ def _value_sample(path, bands, *, strips=16, rows=32):
     return sample[:: max(1, len(sample) // VALUE_SAMPLE)]
 
 
+def _check_line(path, prefix, info, scan_rows=1024):
+    """``LabelMismatchError`` for a manual line raster without a line pixel (non-zero, finite,
+    not nodata), read strip by strip until the first: otherwise it would fail the scene only
+    at the front step, after the whole classification."""
+    for r0 in range(0, info.height, scan_rows):
+        strip = read_image(path, bands=(1,), window=(r0, min(r0 + scan_rows, info.height)))
+        data = strip.data[..., 0]
+        line = (data != 0) & strip.valid
+        if data.dtype.kind == "f":
+            line &= np.isfinite(data)
+        if line.any():
+            return
+    raise LabelMismatchError(f"{prefix} raster {path} holds no line pixels (all zero or "
+                             "nodata); draw the line with non-zero values, or move the file "
+                             "away to classify without it")
+
+
 def _count_valid(path, info, bands, scan_rows=1024):
+    """``(valid pixels, pixels with a NaN or ±Inf band)`` of the image, strip by strip."""
     if info.nodata is None and np.dtype(info.dtype).kind != "f":
-        return info.height * info.width
-    return sum(int(np.count_nonzero(read_image(path, bands=bands,
-                                               window=(r0, min(r0 + scan_rows, info.height)))
-                                    .valid))
-               for r0 in range(0, info.height, scan_rows))
+        return info.height * info.width, 0
+    n_valid = n_nonfinite = 0
+    for r0 in range(0, info.height, scan_rows):
+        strip = read_image(path, bands=bands, window=(r0, min(r0 + scan_rows, info.height)))
+        n_valid += int(np.count_nonzero(strip.valid))
+        if strip.data.dtype.kind == "f":
+            n_nonfinite += int(np.count_nonzero(~np.isfinite(strip.data).all(axis=-1)))
+    return n_valid, n_nonfinite
+
+
+def _nan_is_nodata(nodata):
+    return isinstance(nodata, float) and np.isnan(nodata)

@@ -90,3 +90,42 @@ def test_open_checks_label_ids_bands_and_nodata_before_any_model(make_raster):
                         crs=CRS.from_epsg(32624), transform=GRID, nodata=0)
     with pytest.raises(ClassificationError, match="every pixel is nodata"):
         open_scene(scene_for(empty), schema=GLACIER)
+
+
+@pytest.mark.parametrize("nodata, declared", [(None, "declares no nodata value"),
+                                              (-9999.0, "declares nodata -9999"),
+                                              (float("nan"), None)])
+def test_nan_pixels_are_nodata_and_said_unless_the_file_says_so(tmp_path, caplog, nodata,
+                                                                declared):
+    import logging
+
+    data = np.random.default_rng(0).uniform(500, 3000, (40, 50, 3)).astype(np.float32)
+    data[5:10, 5:9, 1] = np.nan              # 20 pixels with one NaN band
+    data[30, 40] = np.inf                    # and one with ±Inf
+    data[0, :10] = -9999.0                   # 10 pixels of the declared nodata value
+    path = write_image(tmp_path / "float.tif", data, crs=CRS.from_epsg(32624), transform=GRID,
+                       nodata=nodata)
+    with caplog.at_level(logging.WARNING, logger="csc.scenes"):
+        opened = open_scene(scene_for(path), schema=GLACIER)
+    said = [r.getMessage() for r in caplog.records if "NaN" in r.getMessage()]
+    nodata_pixels = 10 if nodata == -9999.0 else 0
+    assert opened.n_valid == 40 * 50 - 21 - nodata_pixels
+    if declared is None:
+        assert said == []                    # nan is the nodata value: nothing to say
+    else:
+        assert len(said) == 1 and "float.tif: 21 pixels (1.05 %)" in said[0]
+        assert declared in said[0] and "treated as nodata" in said[0]
+
+
+@pytest.mark.parametrize("prefix", ["EDGE_", "VM_"])
+def test_a_line_raster_without_a_line_is_refused_when_opened(make_raster, prefix):
+    image = make_raster((60, 90), bands=4)
+    line = np.zeros((60, 90), np.uint8)
+    write_class_raster(image.with_name(f"{prefix}{image.name}"), line, schema=GLACIER,
+                       crs=CRS.from_epsg(32624), transform=GRID)
+    with pytest.raises(LabelMismatchError, match=f"{prefix} raster .* holds no line pixels"):
+        open_scene(scene_for(image), schema=GLACIER)
+    line[59, 89] = 1                          # one pixel, in the last row, is a line
+    write_class_raster(image.with_name(f"{prefix}{image.name}"), line, schema=GLACIER,
+                       crs=CRS.from_epsg(32624), transform=GRID)
+    assert open_scene(scene_for(image), schema=GLACIER).n_valid == 60 * 90
