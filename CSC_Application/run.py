@@ -54,7 +54,7 @@ from csc.pipeline import SceneRun, run_scenes
 from csc.pixels import read_pixels
 from csc.polygons import FRONT_LAYER, MARGINS_LAYER
 from csc.sampling import confirmed
-from csc.scenes import find_scenes, open_scene
+from csc.scenes import check_lines, find_scenes, open_scene
 from CSC_Application.cleaning import clean_patches, fold_cell, refill
 from CSC_Application.despeckle import despeckle
 from CSC_Application.front import front_outputs
@@ -88,6 +88,10 @@ class PhaseOne:
     network: object = None
     tile_probabilities: object = None
 
+    def __post_init__(self):
+        if self.network is not None and self.tile_probabilities is not None:
+            raise ValueError("give phase one a network or tile probabilities, not both")
+
     @classmethod
     def of(cls, model):
         """From a model path (with its sidecar), a ready ``(network, card)`` pair or a
@@ -106,8 +110,8 @@ class PhaseOne:
 
     @property
     def description(self):
-        if self.tile_probabilities is not None and self.network is None:
-            return "the given tile probabilities"
+        if self.tile_probabilities is not None:
+            return "the phase-one card given with the tile probabilities"
         return f"model {self.path}" if self.path else "the model"
 
 
@@ -269,6 +273,8 @@ def open_for(scene, phase_one, options):
     opened = open_scene(scene, schema=card.schema, bands=card.bands,
                         model=phase_one.description, min_size=options.patch_size,
                         scaling=card.scaling)
+    if _front_enabled(options, card.schema) and card.schema.has_front_roles:
+        check_lines(opened)         # the front step reads EDGE_ and VM_
     height, width = opened.shape
     if card.tile_size > min(height, width):
         raise ClassificationError(f"{scene.image} is {height}x{width} pixels, smaller than the "

@@ -261,8 +261,7 @@ def open_scene(scene, *, schema, bands=None, model=None, require_labels=False, m
     - the image is readable; ``bands`` (1-based; ``model`` is a description such as "model
       m.keras" naming where they come from) exist in it;
     - every companion has the image's size, CRS and transform (to a hundredth of a pixel);
-    - the labels are whole ids of ``schema`` (read strip by strip); an ``EDGE_``/``VM_`` line
-      raster holds at least one line pixel (read until the first);
+    - the labels are whole ids of ``schema`` (read strip by strip);
     - the image is at least ``min_size`` pixels on each side, not entirely nodata, and not
       one value everywhere (an empty or failed export);
     - with ``scaling`` (the model's), the image's values fit it: an 8-bit image for a model
@@ -291,8 +290,6 @@ def open_scene(scene, *, schema, bands=None, model=None, require_labels=False, m
         if companion_info.georeferenced != info.georeferenced:
             log.warning("%s: one of %s and its image %s is georeferenced and the other is not; "
                         "their grids are compared by size only", path, prefix, scene.image)
-        if prefix in ("EDGE_", "VM_"):
-            _check_line(path, prefix, companion_info)
     if scene.labels is not None:
         check_label_values(scene.labels, schema=schema)
     if min(info.shape) < int(min_size):
@@ -368,12 +365,22 @@ def _value_sample(path, bands, *, strips=16, rows=32):
     return sample[:: max(1, len(sample) // VALUE_SAMPLE)]
 
 
-def _check_line(path, prefix, info, scan_rows=1024):
-    """``LabelMismatchError`` for a manual line raster without a line pixel (non-zero, finite,
-    not nodata), read strip by strip until the first: otherwise it would fail the scene only
-    at the front step, after the whole classification."""
+def check_lines(opened, *, scan_rows=1024):
+    """``LabelMismatchError`` when the ``EDGE_`` or ``VM_`` raster of an opened scene holds no
+    line pixel, for a run whose front step will read them: otherwise the scene would fail only
+    at the front step, after the whole classification. Each is read strip by strip until its
+    first line pixel; a line pixel is what the front step takes for one
+    (:func:`CSC_Application.front.read_line_raster`): non-zero and finite in band 1, in a
+    pixel that holds data (not every band at the nodata value, no band NaN or ±Inf)."""
+    for field, prefix in COMPANIONS[1:]:
+        path = getattr(opened.scene, field)
+        if path is not None:
+            _check_line(path, prefix, raster_info(path), scan_rows=scan_rows)
+
+
+def _check_line(path, prefix, info, *, scan_rows):
     for r0 in range(0, info.height, scan_rows):
-        strip = read_image(path, bands=(1,), window=(r0, min(r0 + scan_rows, info.height)))
+        strip = read_image(path, window=(r0, min(r0 + scan_rows, info.height)))
         data = strip.data[..., 0]
         line = (data != 0) & strip.valid
         if data.dtype.kind == "f":

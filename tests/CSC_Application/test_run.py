@@ -556,3 +556,26 @@ def test_phase_one_from_given_tile_probabilities(tmp_path, phase_one, options):
     info = json.loads((tmp_path / "out" / "given_run.json").read_text())
     assert info["label_source"] == "tile map of the given tile probabilities"
     assert info["model"]["path"] is None
+
+
+def test_an_empty_line_raster_is_refused_before_work_only_when_the_front_runs(tmp_path):
+    """The front step reads EDGE_ and VM_: a run that will use them refuses one without a
+    line when the scene is opened; a run without the front step does not read them."""
+    from CSC_Application.run import open_for
+    from csc.classes import GLACIER
+    from csc.modelcard import ModelCard
+    from csc.scaling import Scaling
+    from csc.scenes import scene_for
+
+    path = write_scene(tmp_path, "s", wavy_labels(SHAPE))
+    with rasterio.open(path.with_name("SCLS_s.tif")) as src:
+        profile = src.profile
+    with rasterio.open(path.with_name("EDGE_s.tif"), "w", **profile) as dst:
+        dst.write(np.zeros((1, *SHAPE), profile["dtype"]))
+    card = ModelCard(tile_size=32, bands=(1, 2, 3, 4), scaling=Scaling.fixed(10000),
+                     schema=GLACIER)
+    phase_one = types.SimpleNamespace(card=card, description="model m.keras")
+    with pytest.raises(LabelMismatchError, match="EDGE_ raster .*EDGE_s.tif holds no line"):
+        open_for(scene_for(path), phase_one, ClassifyOptions(patch_size=1))
+    opened = open_for(scene_for(path), phase_one, ClassifyOptions(patch_size=1, front=False))
+    assert opened.shape == SHAPE

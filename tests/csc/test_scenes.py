@@ -118,14 +118,32 @@ def test_nan_pixels_are_nodata_and_said_unless_the_file_says_so(tmp_path, caplog
 
 
 @pytest.mark.parametrize("prefix", ["EDGE_", "VM_"])
-def test_a_line_raster_without_a_line_is_refused_when_opened(make_raster, prefix):
+def test_a_line_raster_without_a_line_is_found_strip_by_strip(make_raster, prefix):
+    from csc.scenes import check_lines
+
     image = make_raster((60, 90), bands=4)
     line = np.zeros((60, 90), np.uint8)
-    write_class_raster(image.with_name(f"{prefix}{image.name}"), line, schema=GLACIER,
-                       crs=CRS.from_epsg(32624), transform=GRID)
+    path = image.with_name(f"{prefix}{image.name}")
+    write_class_raster(path, line, schema=GLACIER, crs=CRS.from_epsg(32624), transform=GRID)
+    opened = open_scene(scene_for(image), schema=GLACIER)     # opening does not read lines
     with pytest.raises(LabelMismatchError, match=f"{prefix} raster .* holds no line pixels"):
-        open_scene(scene_for(image), schema=GLACIER)
-    line[59, 89] = 1                          # one pixel, in the last row, is a line
-    write_class_raster(image.with_name(f"{prefix}{image.name}"), line, schema=GLACIER,
-                       crs=CRS.from_epsg(32624), transform=GRID)
-    assert open_scene(scene_for(image), schema=GLACIER).n_valid == 60 * 90
+        check_lines(opened, scan_rows=7)
+    line[59, 89] = 1                          # one pixel, in the last of nine strips
+    write_class_raster(path, line, schema=GLACIER, crs=CRS.from_epsg(32624), transform=GRID)
+    check_lines(opened, scan_rows=7)
+    # every band decides validity, as for the front step: (255, 0) with nodata 255 is a line
+    # pixel, (1, NaN) is not
+    from CSC_Application.front import read_line_raster
+
+    two = np.zeros((60, 90, 2), np.uint8)
+    two[30, 40] = (255, 0)
+    write_image(path, two, crs=CRS.from_epsg(32624), transform=GRID, nodata=255)
+    check_lines(opened, scan_rows=7)
+    assert read_line_raster(path, shape=(60, 90), what=prefix).sum() == 1
+    nan = np.zeros((60, 90, 2), np.float32)
+    nan[30, 40] = (1, np.nan)
+    write_image(path, nan, crs=CRS.from_epsg(32624), transform=GRID)
+    with pytest.raises(LabelMismatchError, match="holds no line pixels"):
+        check_lines(opened, scan_rows=7)
+    with pytest.raises(LabelMismatchError, match="holds no line pixels"):
+        read_line_raster(path, shape=(60, 90), what=prefix)
