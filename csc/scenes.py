@@ -372,7 +372,7 @@ def check_lines(opened, *, scan_rows=1024):
     first line pixel; a line pixel is what the front step takes for one
     (:func:`CSC_Application.front.read_line_raster`): non-zero and finite in band 1, in a
     pixel that holds data (not every band at the nodata value, no band NaN or ±Inf)."""
-    for field, prefix in COMPANIONS[1:]:
+    for field, prefix in (("edge", "EDGE_"), ("margins", "VM_")):
         path = getattr(opened.scene, field)
         if path is not None:
             _check_line(path, prefix, raster_info(path), scan_rows=scan_rows)
