@@ -181,6 +181,17 @@ def read_image(path, *, bands=None, window=None):
     return Image(data=data, info=info, valid=valid_mask(data, info.nodata), bands=bands)
 
 
+def line_mask(image):
+    """The line pixels of a manual line raster read as an ``Image`` (``EDGE_``, ``VM_``):
+    non-zero and finite in band 1, in a pixel that holds data (not every band at the nodata
+    value, no band NaN or ±Inf)."""
+    data = image.data[..., 0]
+    line = (data != 0) & image.valid
+    if data.dtype.kind == "f":
+        line &= np.isfinite(data)
+    return line
+
+
 def read_labels(path, *, schema, shape=None, image_path=None):
     """Read a single-band class raster, checked against ``schema`` and the image ``shape``.
 

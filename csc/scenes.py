@@ -31,7 +31,7 @@ import numpy as np
 from csc.errors import (BandError, ClassificationError, LabelMismatchError, MissingLabelError,
                         PatchSizeError, RasterReadError, VectorError)
 from csc.outputs import recorded_outputs
-from csc.rasters import (RasterInfo, check_bands, check_label_values, grid_problem,
+from csc.rasters import (RasterInfo, check_bands, check_label_values, grid_problem, line_mask,
                          raster_info, read_image, read_labels)
 from csc.vectors import VECTOR_SUFFIXES, burn, check_ids, is_vector, vector_parts, write_burn
 
@@ -369,9 +369,7 @@ def check_lines(opened, *, scan_rows=1024):
     """``LabelMismatchError`` when the ``EDGE_`` or ``VM_`` raster of an opened scene holds no
     line pixel, for a run whose front step will read them: otherwise the scene would fail only
     at the front step, after the whole classification. Each is read strip by strip until its
-    first line pixel; a line pixel is what the front step takes for one
-    (:func:`CSC_Application.front.read_line_raster`): non-zero and finite in band 1, in a
-    pixel that holds data (not every band at the nodata value, no band NaN or ±Inf)."""
+    first line pixel (:func:`csc.rasters.line_mask`, as the front step reads them)."""
     for field, prefix in (("edge", "EDGE_"), ("margins", "VM_")):
         path = getattr(opened.scene, field)
         if path is not None:
@@ -380,12 +378,7 @@ def check_lines(opened, *, scan_rows=1024):
 
 def _check_line(path, prefix, info, *, scan_rows):
     for r0 in range(0, info.height, scan_rows):
-        strip = read_image(path, window=(r0, min(r0 + scan_rows, info.height)))
-        data = strip.data[..., 0]
-        line = (data != 0) & strip.valid
-        if data.dtype.kind == "f":
-            line &= np.isfinite(data)
-        if line.any():
+        if line_mask(read_image(path, window=(r0, min(r0 + scan_rows, info.height)))).any():
             return
     raise LabelMismatchError(f"{prefix} raster {path} holds no line pixels (all zero or "
                              "nodata); draw the line with non-zero values, or move the file "

@@ -12,7 +12,8 @@ from csc.classes import ClassSchema
 from csc.errors import FrontError, LabelMismatchError
 from csc.figures import plt, save
 from csc.files import write_csv, write_json
-from csc.rasters import grid_problem, raster_info, read_image, read_labels, write_class_raster
+from csc.rasters import (grid_problem, line_mask, raster_info, read_image, read_labels,
+                         write_class_raster)
 from csc.scenes import companion
 
 from CSC_Application.front.distances import front_errors, line_distances, line_pixels
@@ -90,10 +91,7 @@ def read_line_raster(path, *, shape, what="EDGE_", class_path=None, reference=No
         raise LabelMismatchError(
             f"{what} raster {path} is {image.shape[0]}x{image.shape[1]} pixels but the class map "
             f"{class_path or ''} is {shape[0]}x{shape[1]}; draw the line on the image's grid")
-    data = image.data[..., 0]
-    line = (data != 0) & image.valid
-    if data.dtype.kind == "f":
-        line &= np.isfinite(data)
+    line = line_mask(image)
     if not line.any():
         raise LabelMismatchError(f"{what} raster {path} holds no line pixels (all zero or "
                                  "nodata); draw the line with non-zero values")
