@@ -217,18 +217,17 @@ def _add(rows, new):
 def map_front_px(class_map_path, edge_path):
     """Median error in pixels of the calving front found (default front step) on a class
     raster against the manual front ``edge_path``; NaN when no front is found."""
-    import rasterio
-
-    from CSC_Application.front import extract_front, front_errors
+    from CSC_Application.front import (extract_front, front_errors, metric_pixel_size,
+                                       read_line_raster)
     from csc.classes import GLACIER
     from csc.errors import FrontError
+    from csc.rasters import raster_info, read_labels
 
-    with rasterio.open(class_map_path) as src:
-        class_map, xy = src.read(1), (abs(src.transform.a), abs(src.transform.e))
-    with rasterio.open(edge_path) as src:
-        edge = src.read(1) > 0
+    info = raster_info(class_map_path)
+    class_map = read_labels(class_map_path, schema=GLACIER)
+    edge = read_line_raster(edge_path, shape=info.shape, reference=info)
     try:
-        found = extract_front(class_map, schema=GLACIER, pixel_size=xy)
+        found = extract_front(class_map, schema=GLACIER, pixel_size=metric_pixel_size(info))
     except FrontError:
         return np.nan
     return front_errors(found.mask, edge, pixel_size=None)["median_error_px"]
@@ -255,7 +254,7 @@ def spectra(quick):
     return pd.concat(means)
 
 
-def verdicts(means, spectra_means):
+def verdicts(means, spectra_means, scenes):
     """(target, figure, met) for each target of the accuracy issue."""
     out = []
     cnn = means.loc["CNN", "weighted_f1"] if "CNN" in means.index else np.nan
@@ -270,10 +269,10 @@ def verdicts(means, spectra_means):
         ece = means.loc[method, "ece"]
         out.append((f"{method} ECE ≤ 0.05", f"{ece:.3f}", ece <= 0.05))
     for method in (m for m in METHODS if m.startswith("CSC k=5") and m in means.index):
-        px, found = means.loc[method, "front_px"], means.loc[method, "fronts"]
-        every = found.split("/")[0] == found.split("/")[1]
+        px, found = means.loc[method, "front_px"], int(means.loc[method, "fronts"])
         out.append((f"{method} front median error ≤ 2.5 px",
-                    f"{px:.1f} px ({found} fronts found)", px <= 2.5 and every))
+                    f"{px:.1f} px ({found}/{scenes} fronts found)",
+                    px <= 2.5 and found == scenes))
     if spectra_means is not None:
         present = spectra_means["macro_f1_present"]
         best = present.idxmax()
@@ -309,19 +308,21 @@ def main(argv=None):
     means = table.groupby("method").mean(numeric_only=True).reindex(order)
     # a scene without a front drops out of the mean error: say how many were found
     found = table.groupby("method")["front_px"].count().reindex(order)
-    means["fronts"] = [f"{found[m]}/{scenes}" if m.startswith("CSC") or m == "LightGBM"
-                       else "–" for m in order]
+    means["fronts"] = [found[m] if m.startswith("CSC") or m == "LightGBM" else np.nan
+                       for m in order]
     spectra_means = None if args.no_spectra else spectra(args.quick)
     print(f"\nSynthetic held-out scenes ({scenes} × {size}²), per scene:")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"))
     print("\nMean over the scenes:")
-    print(means.to_string(float_format=lambda v: f"{v:.3f}", na_rep="–"))
+    print(means.to_string(float_format=lambda v: f"{v:.3f}", na_rep="–",
+                          formatters={"fronts": lambda v: "–" if np.isnan(v)
+                                      else f"{int(v)}/{scenes}"}))
     if spectra_means is not None:
         print("\nSpectra, leave one site out, mean macro F1 over the classes present at the "
               "site (present) and over those the training sites hold too (learnable):")
         print(spectra_means.to_string(float_format=lambda v: f"{v:.3f}"))
     print("\nTargets:")
-    for target, figure, met in verdicts(means, spectra_means):
+    for target, figure, met in verdicts(means, spectra_means, scenes):
         print(f"  {'met   ' if met else 'missed'} {target}: {figure}")
     table.to_csv(args.workdir / "csc_accuracy.csv", index=False)
     print(f"\n{time.perf_counter() - start:.0f} s; table in {args.workdir / 'csc_accuracy.csv'}")

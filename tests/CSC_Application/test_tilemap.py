@@ -188,6 +188,15 @@ def test_given_tile_probabilities_take_the_networks_place(model_card):
     # normalised to sum to 1
     np.testing.assert_allclose(tiles["probability"].sum(axis=-1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(tiles["confidence"], 0.8, rtol=1e-6)
+    # a tile without data is not asked for, and stays unlabelled
+    valid = np.ones(labels.shape, bool)
+    valid[:32, 32:64] = False
+    seen.clear()
+    cmap, tiles = tile_map(image_for(labels), valid=valid, model=None, card=card,
+                           path="scene.tif", tile_probabilities=shares)
+    assert seen == [("scene.tif", TILE, 8)]
+    assert tiles["ids"][0, 1] == 0 and (cmap[:32, 32:64] == 0).all()
+    np.testing.assert_array_equal(tiles["ids"], [[1, 0, 3], [2, 2, 3], [2, 2, 3]])
 
 
 @pytest.mark.parametrize("bad", ["shape", "nan", "zero"])
