@@ -46,7 +46,7 @@ from baselines.features import parse_roles
 from csc.blocks import LabelledImage
 from csc.errors import BandError, ClassificationError, FrontError, OptionError
 from csc.figures import plot_panels, stretch_rgb
-from csc.files import ensure_writable_dir, write_csv
+from csc.files import output_folder, write_csv
 from csc.learners import make_learner
 from csc.modelcard import load_card
 from csc.options import ClassifyOptions
@@ -536,23 +536,23 @@ def classify_path(input, model, out_dir, options=None, *, progress=False):
     if (options.band_roles is not None and options.phase2 in ("nn", "mlp")
             and not options.illumination):
         log.warning("--band-roles has no effect on the neural phase two without --illumination")
-    out_dir = ensure_writable_dir(out_dir)
-    opened = run_scenes(scenes, lambda scene: open_for(scene, phase_one, options),
-                        folder=folder, out_dir=out_dir)
-    ready = [o.result for o in opened if o.ok]
-    if ready:
-        phase_one.load()
-    done = iter(run_scenes(
-        ready, lambda o: classify_scene(o, phase_one, out_dir, options, progress=progress),
-        folder=folder, progress=progress))
-    rows = []
-    for outcome in opened:
-        if outcome.ok:
-            outcome = next(done)
-        rows.append(outcome.result if outcome.ok else _failed(outcome))
-    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    if folder:
-        write_csv(out_dir / "summary.csv", frame)
+    with output_folder(out_dir) as out_dir:
+        opened = run_scenes(scenes, lambda scene: open_for(scene, phase_one, options),
+                            folder=folder, out_dir=out_dir)
+        ready = [o.result for o in opened if o.ok]
+        if ready:
+            phase_one.load()
+        done = iter(run_scenes(
+            ready, lambda o: classify_scene(o, phase_one, out_dir, options, progress=progress),
+            folder=folder, progress=progress))
+        rows = []
+        for outcome in opened:
+            if outcome.ok:
+                outcome = next(done)
+            rows.append(outcome.result if outcome.ok else _failed(outcome))
+        frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+        if folder:
+            write_csv(out_dir / "summary.csv", frame)
     return ClassifyResult(frame=frame, out_dir=out_dir)
 
 

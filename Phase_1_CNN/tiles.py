@@ -36,7 +36,7 @@ import pandas as pd
 from csc import __version__
 from csc.classes import GLACIER, UNLABELLED
 from csc.errors import EmptyTileSetError, OutputError
-from csc.files import ensure_writable_dir, write_csv, write_json
+from csc.files import output_folder, write_csv, write_json
 from csc.outputs import OutputSet
 from csc.pixels import resolve_scaling
 from csc.rasters import common_bands, raster_info, read_image
@@ -335,73 +335,73 @@ def make_tileset(images, out_dir, *, tile_size=50, stride=25, purity=0.95, max_u
     block_size = int(block_size or 4 * tile_size)
     dtype = np.dtype(dtype)
     check_out_dir(images, out_dir)
-    out_dir = ensure_writable_dir(out_dir)
-    scenes = find_scenes(images, require_labels=True)
-    bands, infos, dtypes = check_images(scenes, bands)
-    # the open stage: each SCLS_ (and EDGE_/VM_) on its image's grid (size, CRS, transform)
-    # and holding ids of the schema, before any tile is selected or written
-    opened = [open_scene(scene, schema=schema, bands=bands, require_labels=True)
-              for scene in scenes]
-    val_image = (image_split(len(scenes), val_fraction=val_fraction,
-                             rng=np.random.default_rng(seed))
-                 if split == "image" else np.zeros(len(scenes), dtype=bool))
-    fit_percentile = str(scale).lower() == "percentile"
-    n_train_images = max(1, int((~val_image).sum()))
+    with output_folder(out_dir) as out_dir:
+        scenes = find_scenes(images, require_labels=True)
+        bands, infos, dtypes = check_images(scenes, bands)
+        # the open stage: each SCLS_ (and EDGE_/VM_) on its image's grid (size, CRS, transform)
+        # and holding ids of the schema, before any tile is selected or written
+        opened = [open_scene(scene, schema=schema, bands=bands, require_labels=True)
+                  for scene in scenes]
+        val_image = (image_split(len(scenes), val_fraction=val_fraction,
+                                 rng=np.random.default_rng(seed))
+                     if split == "image" else np.zeros(len(scenes), dtype=bool))
+        fit_percentile = str(scale).lower() == "percentile"
+        n_train_images = max(1, int((~val_image).sum()))
 
-    # pass 1: select and split tile positions; sample pixels for a percentile stretch
-    selections, records, samples = [], [], []
-    for i, scene in enumerate(_progress(scenes, progress, "selecting tiles")):
-        info = infos[i]
-        labels = opened[i].read_labels()
-        n_sample = 1_000_000 // n_train_images if fit_percentile and not val_image[i] else 0
-        valid, sample = _valid_and_sample(scene.image, bands=bands, height=info.height,
-                                          n_sample=n_sample)
-        if sample is not None:
-            samples.append(sample)
-        sel = select_tiles(labels, tile_size=tile_size, stride=stride, schema=schema,
-                           valid=valid, purity=purity, max_unlabelled=max_unlabelled)
-        del labels, valid
-        if split == "image":
-            train_mask = np.full(sel.n, not val_image[i])
-            val_mask = ~train_mask
-        else:
-            train_mask, val_mask = block_split(
-                info.shape, sel, tile_size=tile_size, block_size=block_size,
-                val_fraction=val_fraction, rng=np.random.default_rng([seed, i]))
-        selections.append({"train": sel.subset(train_mask), "val": sel.subset(val_mask)})
-        records.append({"image": str(scene.image), "labels": str(scene.source("labels")),
-                        "height": info.height, "width": info.width,
-                        "positions": sel.n_positions, "kept": sel.n,
-                        "rejected_unlabelled": sel.rejected_unlabelled,
-                        "rejected_purity": sel.rejected_purity,
-                        "best_purity": _number(sel.best_purity),
-                        "least_unlabelled": _number(sel.least_unlabelled),
-                        "train": int(train_mask.sum()), "validation": int(val_mask.sum()),
-                        "dropped_overlap": int(sel.n - train_mask.sum() - val_mask.sum())})
-        log.info("%s: %d of %d positions kept (%d too unlabelled, %d impure)", scene.image.name,
-                 sel.n, sel.n_positions, sel.rejected_unlabelled, sel.rejected_purity)
-    n_kept = sum(r["kept"] for r in records)
-    if n_kept == 0:
-        raise EmptyTileSetError(empty_message(records, tile_size=tile_size, stride=stride,
-                                              purity=purity, max_unlabelled=max_unlabelled))
-    if sum(s["train"].n for s in selections) == 0:
-        raise EmptyTileSetError(
-            f"all {n_kept} kept tiles fell in the validation split or overlap it; lower "
-            f"--val-fraction (now {val_fraction}), use a smaller --block-size (now "
-            f"{block_size}) or add images")
-    scaling = resolve_scaling(scale, offset=offset, dtypes=dtypes,
-                              sample=np.concatenate(samples) if samples else None)
+        # pass 1: select and split tile positions; sample pixels for a percentile stretch
+        selections, records, samples = [], [], []
+        for i, scene in enumerate(_progress(scenes, progress, "selecting tiles")):
+            info = infos[i]
+            labels = opened[i].read_labels()
+            n_sample = 1_000_000 // n_train_images if fit_percentile and not val_image[i] else 0
+            valid, sample = _valid_and_sample(scene.image, bands=bands, height=info.height,
+                                              n_sample=n_sample)
+            if sample is not None:
+                samples.append(sample)
+            sel = select_tiles(labels, tile_size=tile_size, stride=stride, schema=schema,
+                               valid=valid, purity=purity, max_unlabelled=max_unlabelled)
+            del labels, valid
+            if split == "image":
+                train_mask = np.full(sel.n, not val_image[i])
+                val_mask = ~train_mask
+            else:
+                train_mask, val_mask = block_split(
+                    info.shape, sel, tile_size=tile_size, block_size=block_size,
+                    val_fraction=val_fraction, rng=np.random.default_rng([seed, i]))
+            selections.append({"train": sel.subset(train_mask), "val": sel.subset(val_mask)})
+            records.append({"image": str(scene.image), "labels": str(scene.source("labels")),
+                            "height": info.height, "width": info.width,
+                            "positions": sel.n_positions, "kept": sel.n,
+                            "rejected_unlabelled": sel.rejected_unlabelled,
+                            "rejected_purity": sel.rejected_purity,
+                            "best_purity": _number(sel.best_purity),
+                            "least_unlabelled": _number(sel.least_unlabelled),
+                            "train": int(train_mask.sum()), "validation": int(val_mask.sum()),
+                            "dropped_overlap": int(sel.n - train_mask.sum() - val_mask.sum())})
+            log.info("%s: %d of %d positions kept (%d too unlabelled, %d impure)", scene.image.name,
+                     sel.n, sel.n_positions, sel.rejected_unlabelled, sel.rejected_purity)
+        n_kept = sum(r["kept"] for r in records)
+        if n_kept == 0:
+            raise EmptyTileSetError(empty_message(records, tile_size=tile_size, stride=stride,
+                                                  purity=purity, max_unlabelled=max_unlabelled))
+        if sum(s["train"].n for s in selections) == 0:
+            raise EmptyTileSetError(
+                f"all {n_kept} kept tiles fell in the validation split or overlap it; lower "
+                f"--val-fraction (now {val_fraction}), use a smaller --block-size (now "
+                f"{block_size}) or add images")
+        scaling = resolve_scaling(scale, offset=offset, dtypes=dtypes,
+                                  sample=np.concatenate(samples) if samples else None)
 
-    # pass 2: cut, scale, augment and write each split into one preallocated memory map, all
-    # into the staging folder; the set is then committed whole
-    with OutputSet(out_dir, TILESET) as staged:
-        meta = _write_tileset(staged.folder, scenes, selections, records, bands=bands,
-                              scaling=scaling, schema=schema, tile_size=tile_size,
-                              stride=stride, augment=augment, noise=noise, dtype=dtype,
-                              seed=seed, purity=purity, max_unlabelled=max_unlabelled,
-                              split=split, val_fraction=val_fraction, block_size=block_size)
-        staged.commit({"command": "tiles", "version": __version__,
-                       "images": [r["image"] for r in records], "counts": meta["counts"]})
+        # pass 2: cut, scale, augment and write each split into one preallocated memory map, all
+        # into the staging folder; the set is then committed whole
+        with OutputSet(out_dir, TILESET) as staged:
+            meta = _write_tileset(staged.folder, scenes, selections, records, bands=bands,
+                                  scaling=scaling, schema=schema, tile_size=tile_size,
+                                  stride=stride, augment=augment, noise=noise, dtype=dtype,
+                                  seed=seed, purity=purity, max_unlabelled=max_unlabelled,
+                                  split=split, val_fraction=val_fraction, block_size=block_size)
+            staged.commit({"command": "tiles", "version": __version__,
+                           "images": [r["image"] for r in records], "counts": meta["counts"]})
     return TileSet(out_dir)
 
 

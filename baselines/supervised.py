@@ -28,7 +28,7 @@ import pandas as pd
 from baselines.features import parse_roles, patch_features
 from baselines.learners import LEARNERS, make_baseline
 from csc.errors import ClassificationError
-from csc.files import ensure_writable_dir, write_csv, write_json
+from csc.files import output_folder, write_csv, write_json
 from csc.pipeline import SceneRun, run_scenes
 from csc.pixels import (auto_strip_rows, read_valid, resolve_scaling, sample_features,
                         scaling_sample)
@@ -90,71 +90,71 @@ def run_baseline(train_dir, test_dir, *, out_dir, schema, learner="lightgbm",
     opened_train = [open_scene(s, schema=schema, bands=bands, require_labels=True,
                                min_size=window) for s in train]
     opened_test = [open_scene(s, schema=schema, bands=bands, min_size=window) for s in test]
-    out_dir = ensure_writable_dir(out_dir)
-    roles = parse_roles(band_roles, len(bands))
-    sample = (scaling_sample([o.image for o in opened_train], bands=bands)
-              if str(scale).lower() == "percentile" else None)
-    scaling = resolve_scaling(scale, offset=offset, sample=sample,
-                              dtypes={o.info.dtype for o in opened_train + opened_test})
-    model = make_baseline(learner, patch_size=window, n_classes=schema.n_classes,
-                          random_state=seed, band_roles=roles, illumination=bool(illumination),
-                          **(learner_options or {}))
-    n_features = len(patch_features(np.zeros((1, window, window, len(bands)), np.float32),
-                                    roles=roles, illumination=bool(illumination))[0])
+    with output_folder(out_dir) as out_dir:
+        roles = parse_roles(band_roles, len(bands))
+        sample = (scaling_sample([o.image for o in opened_train], bands=bands)
+                  if str(scale).lower() == "percentile" else None)
+        scaling = resolve_scaling(scale, offset=offset, sample=sample,
+                                  dtypes={o.info.dtype for o in opened_train + opened_test})
+        model = make_baseline(learner, patch_size=window, n_classes=schema.n_classes,
+                              random_state=seed, band_roles=roles, illumination=bool(illumination),
+                              **(learner_options or {}))
+        n_features = len(patch_features(np.zeros((1, window, window, len(bands)), np.float32),
+                                        roles=roles, illumination=bool(illumination))[0])
 
-    def rows_for(opened):
-        return strip_rows or auto_strip_rows(opened.info.width, n_bands=len(bands),
-                                             n_classes=schema.n_classes,
-                                             n_features=n_features, halo=window // 2)
+        def rows_for(opened):
+            return strip_rows or auto_strip_rows(opened.info.width, n_bands=len(bands),
+                                                 n_classes=schema.n_classes,
+                                                 n_features=n_features, halo=window // 2)
 
-    # -- training: balanced pixels of the manual labels ------------------------------------
-    t0 = time.perf_counter()
-    picks = balanced_sample(ManualLabels().class_maps(opened_train), schema=schema,
-                            samples_per_class=samples_per_class, seed=seed,
-                            source="the training labels",
-                            hint="label at least two classes in the SCLS_ rasters, or pass the "
-                                 "matching --classes")
-    features, targets = [], []
-    for m, opened in enumerate(opened_train):
-        r, c, y = picks.of_map(m)
-        if not len(y):
-            continue
-        features.append(sample_features(
-            opened.image, r, c, bands=bands, scaling=scaling, window=window,
-            features=lambda patches: patch_features(patches, roles=roles,
-                                                    illumination=bool(illumination)),
-            strip_rows=rows_for(opened)))
-        targets.append(schema.to_index(y))
-    log.info("baseline %s: %d training pixels from %d image(s) (%s)", learner,
-             sum(len(y) for y in targets), len(train),
-             ", ".join(f"{schema.name_of(c)} {n}" for c, n in picks.drawn.items()))
-    model.fit_features(np.concatenate(features), np.concatenate(targets), roles=roles,
-                       frequencies=[picks.counts.get(c, 0) for c in schema.ids])
-    train_seconds = time.perf_counter() - t0
+        # -- training: balanced pixels of the manual labels ------------------------------------
+        t0 = time.perf_counter()
+        picks = balanced_sample(ManualLabels().class_maps(opened_train), schema=schema,
+                                samples_per_class=samples_per_class, seed=seed,
+                                source="the training labels",
+                                hint="label at least two classes in the SCLS_ rasters, or pass the "
+                                     "matching --classes")
+        features, targets = [], []
+        for m, opened in enumerate(opened_train):
+            r, c, y = picks.of_map(m)
+            if not len(y):
+                continue
+            features.append(sample_features(
+                opened.image, r, c, bands=bands, scaling=scaling, window=window,
+                features=lambda patches: patch_features(patches, roles=roles,
+                                                        illumination=bool(illumination)),
+                strip_rows=rows_for(opened)))
+            targets.append(schema.to_index(y))
+        log.info("baseline %s: %d training pixels from %d image(s) (%s)", learner,
+                 sum(len(y) for y in targets), len(train),
+                 ", ".join(f"{schema.name_of(c)} {n}" for c, n in picks.drawn.items()))
+        model.fit_features(np.concatenate(features), np.concatenate(targets), roles=roles,
+                           frequencies=[picks.counts.get(c, 0) for c in schema.ids])
+        train_seconds = time.perf_counter() - t0
 
-    # -- test images ----------------------------------------------------------------------
-    exp = f"base_{learner}_k{window}"
+        # -- test images ----------------------------------------------------------------------
+        exp = f"base_{learner}_k{window}"
 
-    def classify(opened):
-        row = classify_image(opened, model, out_dir=out_dir, scaling=scaling, exp=exp,
-                             strip_rows=rows_for(opened), seed=seed, min_area=min_area,
-                             simplify=simplify)
-        row.update(learner=learner, window=window)
-        return row
+        def classify(opened):
+            row = classify_image(opened, model, out_dir=out_dir, scaling=scaling, exp=exp,
+                                 strip_rows=rows_for(opened), seed=seed, min_area=min_area,
+                                 simplify=simplify)
+            row.update(learner=learner, window=window)
+            return row
 
-    outcomes = run_scenes(opened_test, classify, folder=False, out_dir=out_dir,
-                          progress=progress, desc=f"baseline {learner}")
-    for outcome in outcomes:
-        outcome.result["seconds"] = outcome.seconds
-    summary = pd.DataFrame([o.result for o in outcomes], columns=SUMMARY_COLUMNS)
-    write_csv(out_dir / "baseline_summary.csv", summary)
-    write_json(out_dir / "baseline_run.json", {
-        "learner": learner, "window": window, "illumination": bool(illumination),
-        "bands": list(bands), "band_roles": list(roles),
-        "scaling": scaling.to_dict(), "samples_per_class": samples_per_class,
-        "drawn": {schema.name_of(c): n for c, n in picks.drawn.items()}, "seed": seed,
-        "params": model.get_params(), "train_images": [str(s.image) for s in train],
-        "train_seconds": train_seconds, "schema": schema.to_dict()})
+        outcomes = run_scenes(opened_test, classify, folder=False, out_dir=out_dir,
+                              progress=progress, desc=f"baseline {learner}")
+        for outcome in outcomes:
+            outcome.result["seconds"] = outcome.seconds
+        summary = pd.DataFrame([o.result for o in outcomes], columns=SUMMARY_COLUMNS)
+        write_csv(out_dir / "baseline_summary.csv", summary)
+        write_json(out_dir / "baseline_run.json", {
+            "learner": learner, "window": window, "illumination": bool(illumination),
+            "bands": list(bands), "band_roles": list(roles),
+            "scaling": scaling.to_dict(), "samples_per_class": samples_per_class,
+            "drawn": {schema.name_of(c): n for c, n in picks.drawn.items()}, "seed": seed,
+            "params": model.get_params(), "train_images": [str(s.image) for s in train],
+            "train_seconds": train_seconds, "schema": schema.to_dict()})
     return BaselineResult(frame=summary, out_dir=out_dir)
 
 

@@ -69,6 +69,23 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, default=default) + "\n")
 
 
+@contextlib.contextmanager
+def output_folder(path):
+    """:func:`ensure_writable_dir` for the length of a run: the folders it makes are removed
+    again when the run leaves them empty, so an input refused before anything is written
+    leaves no empty output folder behind (a folder another run has written into stays)."""
+    path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]   # innermost first
+    try:
+        yield ensure_writable_dir(path)
+    finally:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:   # not empty (or gone): keep it and what holds it
+                break
+
+
 def ensure_writable_dir(path):
     """Create ``path`` if needed and check that files can be written in it."""
     path = Path(path)

@@ -106,6 +106,7 @@ def check(workspace, case):
         case.setup(workspace)
     before = workspace.snapshot()
     names = {k: workspace[k] for k in PATHS} | {"root": str(workspace.root)}
+    out_existed = Path(names["out"]).exists()
     args = [a.format(**names) if isinstance(a, str) else str(a) for a in case.args]
     result = CliRunner().invoke(cli, args, prog_name="csc")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -120,6 +121,8 @@ def check(workspace, case):
     hidden = [p for p in set(after) - set(before) if any(part.startswith(".")
                                                          for part in p.parts)]
     assert not hidden, f"temporary files left: {hidden}\n{shown}"
+    if not out_existed:   # a refused run leaves no (empty) output folder behind
+        assert not Path(names["out"]).exists(), f"{names['out']} left behind\n{shown}"
     return result
 
 
