@@ -18,6 +18,7 @@ from csc.calibration import (MIN_CALIBRATION_PIXELS, frequency_weights, prior_sh
 from csc.errors import ClassificationError, PatchSizeError
 from csc.learners import make_learner, register_learner
 from csc.options import check_patch_size
+from csc.sampling import calibration_distance
 from CSC_Application.dense import block_dataset
 from CSC_Application.fcn import fully_convolutional, predict_blocks
 from CSC_Application.sampling import patch_dataset
@@ -427,9 +428,10 @@ class PatchNetworkClassifier(BaseEstimator):
 
     def _dense_temperature(self, dense, training, plan, val_ds, batch):
         """(temperature, pixels it was fitted on) from the validation cells: their pixels
-        with confirmed labels at the tile size (when ``training.tile_size`` is set and at
-        least :data:`MIN_CALIBRATION_PIXELS` are), else all of them."""
-        distance = int(training.tile_size or 0)
+        with confirmed labels at :func:`csc.sampling.calibration_distance` (when
+        ``training.tile_size`` is set and at least :data:`MIN_CALIBRATION_PIXELS` are), else
+        all of them."""
+        distance = calibration_distance(training.tile_size)
         if distance:
             logp, targets = held_out_log_proba(dense, block_dataset(
                 training, plan, halo=self.halo, which="val", pixels_per_batch=batch,

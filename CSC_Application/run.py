@@ -53,7 +53,7 @@ from csc.options import ClassifyOptions
 from csc.pipeline import SceneRun, run_scenes
 from csc.pixels import read_pixels
 from csc.polygons import FRONT_LAYER, MARGINS_LAYER
-from csc.sampling import confirmed
+from csc.sampling import calibration_distance, confirmed
 from csc.scenes import check_lines, find_scenes, open_scene
 from CSC_Application.cleaning import clean_patches, fold_cell, refill
 from CSC_Application.despeckle import despeckle
@@ -363,7 +363,8 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
         extra["local_shift"] = local_prior(patches.rows, patches.cols)
     if not trees:
         extra["confirmed"] = (confirmed(class_map, patches.rows, patches.cols,
-                                        distance=tile_size) if tile_size else None)
+                                        distance=calibration_distance(tile_size))
+                              if tile_size else None)
     learner.fit(patches, patches.labels, frequencies=frequencies, **extra)
     calibration = {}
     if hasattr(learner, "temperature_"):

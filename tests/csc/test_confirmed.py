@@ -1,7 +1,7 @@
 """Confirmed labels: pixels whose class the map repeats one tile away all round."""
 import numpy as np
 
-from csc.sampling import confirmed
+from csc.sampling import calibration_distance, confirmed
 
 
 def test_confirmed_pixels_lie_a_tile_inside_their_region():
@@ -23,3 +23,25 @@ def test_confirmed_keeps_the_shape_of_its_positions():
     rows = np.array([[0, 1], [2, 7]])
     assert confirmed(class_map, rows, rows.T, distance=2).shape == (2, 2)
     assert confirmed(class_map, rows, rows.T, distance=2).all()
+
+
+def test_a_class_one_and_a_half_tiles_wide_still_calibrates():
+    """A class band narrower than two tiles (snow between rock and ice, a fjord of mélange)
+    has no pixel confirmed a whole tile away, so it would never reach the temperature; at the
+    calibration distance its middle counts, its rims do not."""
+    tile = 50
+    class_map = np.full((300, 300), 7, np.uint8)
+    class_map[:, 100:175] = 5                   # 75 px wide: one and a half tiles
+    rows, cols = np.nonzero(np.ones_like(class_map, bool))
+    whole = confirmed(class_map, rows, cols, distance=tile).reshape(class_map.shape)
+    assert not whole[:, 100:175].any()
+    distance = calibration_distance(tile)
+    assert distance == 25
+    half = confirmed(class_map, rows, cols, distance=distance).reshape(class_map.shape)
+    assert half[:, 125:150].all()                # the middle of the band
+    assert not half[:, 100:125].any() and not half[:, 150:175].any()
+
+
+def test_calibration_distance_without_or_with_tiny_tiles():
+    assert calibration_distance(None) == 0 and calibration_distance(0) == 0
+    assert calibration_distance(1) == 1 and calibration_distance(3) == 2
