@@ -308,9 +308,10 @@ def train_phase_two(learner, image, class_map, *, schema, scaling, samples_per_c
     class frequencies.
 
     ``tile_size`` (the phase-one tile side) makes the neural learner fit its temperature on
-    the held-out pixels whose label the tile map confirms one tile away in all eight
-    directions (:func:`csc.sampling.confirmed`): the tile map is wrong mostly at its class
-    boundaries, and a temperature fitted on its errors leaves the map under-confident.
+    the held-out pixels whose label the tile map confirms half a tile away in all eight
+    directions (:func:`csc.sampling.confirmed` at :func:`csc.sampling.calibration_distance`):
+    the tile map is wrong mostly at its class boundaries, and a temperature fitted on its
+    errors leaves the map under-confident.
 
     ``clean`` (patch sampling only) first drops the sampled pixels whose label out-of-fold
     predictions of the learner confidently contradict (:mod:`CSC_Application.cleaning`); the

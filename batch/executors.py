@@ -20,7 +20,7 @@ import uuid
 from batch.jobs import OLD_TAG, PARTIAL_TAG
 from csc.backend import setup_backend
 from csc.errors import CscError, OutputError
-from csc.files import write_csv, write_json
+from csc.files import missing_folders, remove_empty, write_csv, write_json
 from CSC_Application.run import classify_path
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,12 @@ def run_job(job, defaults=None, *, tag, threads=None):
     start = time.perf_counter()
     host = socket.gethostname()
     partial = job.partial_dir(tag)
+    made = []
     try:
         options = job.classify_options(defaults)
         if partial.exists():
             shutil.rmtree(partial)
+        made = missing_folders(partial)
         partial.mkdir(parents=True)
         setup_backend(threads=threads)  # size the thread pools before the job's first TF op
         frame = classify_path(job.data_source, job.model_path, partial, options,
@@ -135,6 +137,7 @@ def run_job(job, defaults=None, *, tag, threads=None):
     finally:
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
+        remove_empty(made)   # a failed job leaves no empty output folder behind
 
 
 #: TensorFlow threads of every job, whatever runs it. TensorFlow's CPU convolution gradients

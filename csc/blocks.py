@@ -305,8 +305,8 @@ class LabelledImage:
     ``schema``, 0 = not to be used; ``scaling``: a ``csc.scaling.Scaling``;
     ``samples_per_class``: the cap on unique labelled pixels per class; ``source``: what the
     class map is, for messages; ``tile_size``: the tile side of a phase-one tile map (0: not a
-    tile map), the distance at which its labels count as confirmed for calibration
-    (:func:`csc.sampling.confirmed`)."""
+    tile map), from which the distance at which its labels count as confirmed for
+    calibration follows (:func:`csc.sampling.calibration_distance`)."""
 
     data: np.ndarray
     valid: np.ndarray

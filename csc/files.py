@@ -74,16 +74,34 @@ def output_folder(path):
     """:func:`ensure_writable_dir` for the length of a run: the folders it makes are removed
     again when the run leaves them empty, so an input refused before anything is written
     leaves no empty output folder behind (a folder another run has written into stays)."""
-    path = Path(path)
-    made = [p for p in (path, *path.parents) if not p.exists()]   # innermost first
+    made = missing_folders(path)
     try:
         yield ensure_writable_dir(path)
     finally:
-        for folder in made:
-            try:
-                folder.rmdir()
-            except OSError:   # not empty (or gone): keep it and what holds it
-                break
+        remove_empty(made)
+
+
+def missing_folders(path):
+    """The folders of ``path`` (itself and its parents) that do not exist yet, innermost
+    first: what making it will create, for :func:`remove_empty`."""
+    path = Path(path)
+    try:
+        return [p for p in (path, *path.parents) if not p.exists()]
+    except OSError as exc:   # a parent that cannot be looked into
+        raise OutputError(f"output folder {path} is not writable ({exc.strerror}); "
+                          "choose another output folder") from exc
+
+
+def remove_empty(folders):
+    """Remove ``folders`` (innermost first, as :func:`missing_folders` lists them) while they
+    are empty; one already gone is skipped, the first that holds something stops it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:   # not empty: keep it and what holds it
+            break
 
 
 def ensure_writable_dir(path):

@@ -260,6 +260,24 @@ def test_unwritable_out_dir(tmp_path, phase_one, options):
         classify_path(path, phase_one, blocker / "out", options())
 
 
+def test_out_dir_under_a_folder_that_cannot_be_entered(tmp_path, phase_one, options,
+                                                        monkeypatch):
+    """A parent folder without search permission (simulated: the tests may run as root, whom
+    permissions do not stop) gives the one-line output-folder error, not an unexpected one."""
+    path = write_scene(tmp_path, "s", wavy_labels(SHAPE))
+    locked = tmp_path / "locked"
+    exists = Path.exists
+
+    def guarded(self, *args, **kwargs):
+        if self != locked and self.is_relative_to(locked):
+            raise PermissionError(13, "Permission denied", str(self))
+        return exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", guarded)
+    with pytest.raises(OutputError, match="not writable .Permission denied.; choose another"):
+        classify_path(path, phase_one, locked / "out", options())
+
+
 def test_bad_options():
     with pytest.raises(OptionError, match="--phase2 must be one of nn, mlp, lightgbm, rf, got 'svm'"):
         ClassifyOptions(phase2="svm")
@@ -492,8 +510,8 @@ def test_temperature_on_confirmed_labels_calibrates_against_the_truth(tmp_path, 
                                                                       dense):
     """Phase one errs along its class boundaries (a tile holds one class, the ground two):
     a temperature fitted on every held-out pixel learns those errors and leaves the map
-    under-confident; fitted on pixels whose label the tile map confirms one tile away all
-    round, the confidence matches how often the map is right."""
+    under-confident; fitted on pixels whose label the tile map confirms all round (half a
+    tile away), the confidence matches how often the map is right."""
     from CSC_Application.learners import make_learner
     from CSC_Application.run import PhaseOne, TileMapLabels, train_phase_two
     from csc.metrics import calibration
@@ -519,6 +537,34 @@ def test_temperature_on_confirmed_labels_calibrates_against_the_truth(tmp_path, 
         assert record["calibration_pixels"] > 0
     assert ece[card.tile_size] < 0.05
     assert ece[card.tile_size] < ece[0] - 0.02
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_the_calibration_distance_reaches_both_training_paths(tmp_path, phase_one, dense,
+                                                              monkeypatch):
+    """Held-out pixels calibrate the temperature when the tile map confirms their label
+    half a tile away (``csc.sampling.calibration_distance``), on the sampled and the dense path
+    alike: at a whole tile (the rule before) fewer of them count."""
+    import csc.sampling
+    from CSC_Application.learners import make_learner
+    from CSC_Application.run import PhaseOne, TileMapLabels, train_phase_two
+    from csc.pixels import read_pixels
+
+    path = write_scene(tmp_path, "s", wavy_labels((192, 288)))
+    model = PhaseOne.of(phase_one)
+    card = model.card
+    image = read_pixels(path, bands=card.bands)
+    tile_map = TileMapLabels(model).class_map(image)
+    used = {}
+    for tiles in (csc.sampling.CALIBRATION_TILES, 1.0):
+        monkeypatch.setattr(csc.sampling, "CALIBRATION_TILES", tiles)
+        learner = make_learner("nn", patch_size=1, n_bands=card.n_bands,
+                               n_classes=SCHEMA.n_classes, seed=0, epochs=2, batch_size=256)
+        used[tiles] = train_phase_two(learner, image, tile_map, schema=SCHEMA,
+                                      scaling=card.scaling, samples_per_class=3000, seed=0,
+                                      path=path, dense=dense,
+                                      tile_size=card.tile_size)["calibration_pixels"]
+    assert used[0.5] > used[1.0] >= 200
 
 
 def test_no_confidence_leaves_the_confidence_outputs_out(tmp_path, phase_one, options):

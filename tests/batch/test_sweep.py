@@ -94,7 +94,7 @@ def test_failing_job_is_marked_and_the_others_finish(tiny_study, tmp_path):
     bad = shutil.copytree(rgb, tmp_path / "rgb")
     jobs = write_jobs(tmp_path / "jobs.csv", [
         (MODEL, scenes, "out/good", "g", 4, 1, 32, 1, 1, 0),
-        (MODEL, bad, "out/bad", "b", 4, 1, 32, 1, 1, 0),   # three-band images, 4-band model
+        (MODEL, bad, "out/new/bad", "b", 4, 1, 32, 1, 1, 0),   # three-band images, 4-band model
         (MODEL, scenes, "out/after", "a", 4, 1, 32, 1, 1, 0)])
     summary = run_sweep(jobs, models_dir=models, defaults=FAST, progress=False).frame
 
@@ -106,7 +106,7 @@ def test_failing_job_is_marked_and_the_others_finish(tiny_study, tmp_path):
     assert "has 3 band(s)" in summary["error"][1]
     assert (tmp_path / "out" / "good_patch1" / "job.json").exists()
     assert (tmp_path / "out" / "after_patch1" / "job.json").exists()
-    assert not (tmp_path / "out" / "bad_patch1").exists()
+    assert not (tmp_path / "out" / "new").exists()   # no empty folder left by the failure
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
     # without --retry-failed the failed job stays failed; with it, it is run again
@@ -120,6 +120,7 @@ def test_failing_job_is_marked_and_the_others_finish(tiny_study, tmp_path):
     assert list(table["Done"]) == ["1", "1", "1"]
     assert list(table["Error"]) == ["", "", ""]
     assert list(summary["status"]) == ["done"] * 3
+    assert (tmp_path / "out" / "new" / "bad_patch1" / "job.json").exists()
 
 
 def write_rgb_as_four_bands(folder, scenes):

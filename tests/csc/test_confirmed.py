@@ -1,4 +1,5 @@
-"""Confirmed labels: pixels whose class the map repeats one tile away all round."""
+"""Confirmed labels: pixels whose class the map repeats a given distance away all round (for
+the temperature, half a tile)."""
 import numpy as np
 
 from csc.sampling import calibration_distance, confirmed
