@@ -36,7 +36,7 @@ front median error ≤ 2.5 px on the CSC k=5 maps; spectra mean macro F1 ≥ 0.8
 as met or missed with the measured figure.
 
     python benchmarks/csc_accuracy.py [--quick] [--scenes 4] [--size 768] [--model M.keras]
-        [--workdir /tmp/csc_accuracy]
+        [--workdir /tmp/csc_accuracy] [--calibration-split]
 """
 import argparse
 import json
@@ -208,6 +208,42 @@ def synthetic(work, *, model, scenes, size, seed, methods):
     return pd.DataFrame(rows)
 
 
+def calibration_split(held, model, folders, stems):
+    """Where each CSC map's confidence stands against the truth and against phase one's tile
+    labels, on the pixels whose tile-map label is confirmed at the calibration distance (what
+    the temperature can be fitted on) and on the others: per map folder and scene, the share of
+    labelled pixels, the mean confidence claimed, how often the map is right and how often the
+    tile label is right. Front pixels (burnt in after the classification) are left out."""
+    from CSC_Application.run import PhaseOne, TileMapLabels
+    from csc.classes import GLACIER
+    from csc.pixels import read_pixels
+    from csc.rasters import read_image, read_labels
+    from csc.sampling import calibration_distance, confirmed
+
+    phase_one = PhaseOne.of(model)
+    card = phase_one.card
+    distance = calibration_distance(card.tile_size)
+    rows = []
+    for stem in stems:
+        image = held / f"{stem}.tif"
+        tiles = TileMapLabels(phase_one).class_map(read_pixels(image, bands=card.bands))
+        truth = read_labels(held / f"SCLS_{stem}.tif", schema=GLACIER, shape=tiles.shape)
+        r, c = np.indices(tiles.shape)
+        sure = confirmed(tiles, r, c, distance=distance)
+        for method, folder in folders.items():
+            mapped = read_image(folder / f"{stem}_classified.tif").data[..., 0]
+            percent = read_image(folder / f"{stem}_confidence.tif").data[..., 0]
+            used = (truth > 0) & (percent <= 100) & (mapped != GLACIER.front_id)
+            for part, where in (("confirmed", used & sure), ("other", used & ~sure)):
+                n = int(where.sum())
+                rows.append({"method": method, "scene": stem, "pixels": part,
+                             "share": n / max(int(used.sum()), 1),
+                             "claimed": percent[where].mean() / 100 if n else np.nan,
+                             "map_right": (mapped[where] == truth[where]).mean() if n else np.nan,
+                             "tiles_right": (tiles[where] == truth[where]).mean() if n else np.nan})
+    return pd.DataFrame(rows)
+
+
 def _add(rows, new):
     """``rows`` with ``new`` added, the tile-map rows (``CNN``, ``ideal tiles``) once."""
     have = {r["method"] for r in rows if r["method"] in ("CNN", "ideal tiles")}
@@ -295,6 +331,10 @@ def main(argv=None):
                         help="which of the methods to run (CNN comes with any CSC method)")
     parser.add_argument("--no-spectra", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/csc_accuracy"))
+    parser.add_argument("--calibration-split", action="store_true",
+                        help="also print, per CSC k=1/k=5 map, confidence against the truth "
+                             "and the tile labels on the pixels the temperature can be fitted "
+                             "on (confirmed) and on the others")
     args = parser.parse_args(argv)
     methods = {SHORT[m] for m in args.methods}
     scenes = args.scenes or (1 if args.quick else 4)
@@ -324,6 +364,16 @@ def main(argv=None):
     print("\nTargets:")
     for target, figure, met in verdicts(means, spectra_means, scenes):
         print(f"  {'met   ' if met else 'missed'} {target}: {figure}")
+    if args.calibration_split:
+        folders = {m: args.workdir / m.replace(" ", "_").replace("=", "")
+                   for m in ("CSC k=1", "CSC k=5") if m in methods}
+        if folders:
+            split = calibration_split(args.workdir / f"heldout_{size}",
+                                      args.model or args.workdir / "phase_one.keras", folders,
+                                      [f"held_{i:03d}" for i in range(scenes)])
+            print("\nConfidence where the temperature can be fitted (tile label confirmed at "
+                  "the calibration distance) and elsewhere, per scene:")
+            print(split.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     table.to_csv(args.workdir / "csc_accuracy.csv", index=False)
     print(f"\n{time.perf_counter() - start:.0f} s; table in {args.workdir / 'csc_accuracy.csv'}")
     return 0
