@@ -161,6 +161,12 @@ def prepare(work, *, model, scenes, size, seed):
     return train, Path(model), held
 
 
+def method_folder(work, method):
+    """The output folder of a method's classify run (``CSC k=5 LightGBM``:
+    ``CSC_k5_LightGBM``)."""
+    return work / method.replace(" ", "_").replace("=", "")
+
+
 def scene_rows(folder, method, stems, *, tiles="CNN"):
     """The rows of one classify output folder: per scene the phase-one map (``tiles``: ``CNN``,
     the same for every method, or ``ideal tiles``) and the method's map."""
@@ -184,13 +190,13 @@ def synthetic(work, *, model, scenes, size, seed, methods):
     for method, words in METHODS.items():
         if method not in methods:
             continue
-        out = work / method.replace(" ", "_").replace("=", "")
+        out = method_folder(work, method)
         csc("classify", held, "--model", model, "--out", out, "--front", "--seed", seed, *words)
         rows = _add(rows, scene_rows(out, method, stems))
     for method, plain in IDEAL.items():
         if method not in methods:
             continue
-        out = work / method.replace(" ", "_").replace("=", "")
+        out = method_folder(work, method)
         classify_ideal(held, model, out, METHODS[plain], seed=seed)
         rows = _add(rows, scene_rows(out, method, stems, tiles="ideal tiles"))
     if "LightGBM" not in methods:
@@ -365,8 +371,8 @@ def main(argv=None):
     for target, figure, met in verdicts(means, spectra_means, scenes):
         print(f"  {'met   ' if met else 'missed'} {target}: {figure}")
     if args.calibration_split:
-        folders = {m: args.workdir / m.replace(" ", "_").replace("=", "")
-                   for m in ("CSC k=1", "CSC k=5") if m in methods}
+        folders = {m: method_folder(args.workdir, m) for m in ("CSC k=1", "CSC k=5")
+                   if m in methods}
         if folders:
             split = calibration_split(args.workdir / f"heldout_{size}",
                                       args.model or args.workdir / "phase_one.keras", folders,
